@@ -1,1 +1,14 @@
+//! Running containers: the OCI spec generated from the engine's view of a container, the
+//! per-container shim that runs it through youki's libcontainer, the protocol between daemon and
+//! shim, and the json-file log both of them use.
 
+pub mod client;
+pub mod executor;
+pub mod logfile;
+pub mod proto;
+pub mod shim;
+pub mod spec;
+pub mod user;
+
+pub use client::{spawn_and_start, EventStream, ShimClient, ShimError, ShimEvent};
+pub use proto::{ExitInfo, ShimConfig};
