@@ -1,0 +1,374 @@
+//! Flags of the container commands.
+
+use clap::{ArgAction, Args};
+
+use super::{parse_bool, parse_filter, parse_int};
+
+/// `-a/--attach` accepts stdin, stdout or stderr in any case.
+fn parse_attach(s: &str) -> Result<String, String> {
+    let lower = s.to_lowercase();
+    if matches!(lower.as_str(), "stdin" | "stdout" | "stderr") {
+        Ok(lower)
+    } else {
+        Err("valid streams are STDIN, STDOUT and STDERR".to_string())
+    }
+}
+
+/// `-e/--env`: a variable needs a name.
+fn parse_env(s: &str) -> Result<String, String> {
+    if s.split('=').next().is_none_or(str::is_empty) {
+        return Err(format!("invalid environment variable: {s}"));
+    }
+    Ok(s.to_string())
+}
+
+/// `--pull` policy.
+fn parse_pull(s: &str) -> Result<String, String> {
+    match s {
+        "always" | "missing" | "never" | "" => Ok(s.to_string()),
+        _ => Err(format!(
+            "invalid pull option: '{s}': must be one of \"always\", \"missing\" or \"never\""
+        )),
+    }
+}
+
+/// Container configuration flags shared by `run` and `create`.
+#[derive(Debug, Args, Default)]
+pub struct ContainerFlags {
+    /// Attach to STDIN, STDOUT or STDERR
+    #[arg(short = 'a', long = "attach", value_name = "list", value_parser = parse_attach)]
+    pub attach: Vec<String>,
+
+    /// Keep STDIN open even if not attached
+    #[arg(short = 'i', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub interactive: bool,
+
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub tty: bool,
+
+    /// Set environment variables
+    #[arg(short = 'e', long = "env", value_name = "list", value_parser = parse_env)]
+    pub env: Vec<String>,
+
+    /// Read in a file of environment variables
+    #[arg(long = "env-file", value_name = "list")]
+    pub env_file: Vec<String>,
+
+    /// Set meta data on a container
+    #[arg(short = 'l', long = "label", value_name = "list")]
+    pub label: Vec<String>,
+
+    /// Read in a line delimited file of labels
+    #[arg(long = "label-file", value_name = "list")]
+    pub label_file: Vec<String>,
+
+    /// Working directory inside the container
+    #[arg(short = 'w', long = "workdir", value_name = "string")]
+    pub workdir: Option<String>,
+
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short = 'u', long, value_name = "string")]
+    pub user: Option<String>,
+
+    /// Overwrite the default ENTRYPOINT of the image
+    #[arg(long, value_name = "string")]
+    pub entrypoint: Option<String>,
+
+    /// Container host name
+    #[arg(short = 'h', long, value_name = "string")]
+    pub hostname: Option<String>,
+
+    /// Connect a container to a network
+    #[arg(long, alias = "net", value_name = "network")]
+    pub network: Option<String>,
+
+    /// Timeout (in seconds) to stop a container
+    #[arg(long = "stop-timeout", value_name = "int", value_parser = parse_int, allow_negative_numbers = true)]
+    pub stop_timeout: Option<i64>,
+
+    /// Signal to stop the container
+    #[arg(long = "stop-signal", value_name = "string")]
+    pub stop_signal: Option<String>,
+
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_bool, action = ArgAction::Set)]
+    pub init: Option<bool>,
+
+    /// Give extended privileges to this container
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub privileged: bool,
+
+    /// Mount the container's root filesystem as read only
+    #[arg(long = "read-only", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub read_only: bool,
+
+    /// Add Linux capabilities
+    #[arg(long = "cap-add", value_name = "list")]
+    pub cap_add: Vec<String>,
+
+    /// Drop Linux capabilities
+    #[arg(long = "cap-drop", value_name = "list")]
+    pub cap_drop: Vec<String>,
+
+    /// Security Options
+    #[arg(long = "security-opt", value_name = "list")]
+    pub security_opt: Vec<String>,
+
+    /// Memory limit
+    #[arg(short = 'm', long, value_name = "bytes")]
+    pub memory: Option<String>,
+
+    /// Number of CPUs
+    #[arg(long, value_name = "decimal")]
+    pub cpus: Option<String>,
+
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long = "pids-limit", value_name = "int", value_parser = parse_int, allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+
+    /// Bind mount a volume
+    #[arg(short = 'v', long = "volume", value_name = "list")]
+    pub volume: Vec<String>,
+
+    /// Restart policy to apply when a container exits
+    #[arg(long, value_name = "string")]
+    pub restart: Option<String>,
+
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub detach_keys: Option<String>,
+
+    /// Pull image before running ("always", "missing", "never")
+    #[arg(long, value_name = "string", default_value = "missing", value_parser = parse_pull)]
+    pub pull: String,
+
+    /// Suppress the pull output
+    #[arg(short = 'q', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub quiet: bool,
+
+    /// Set platform if server is multi-platform capable
+    #[arg(long, value_name = "string")]
+    pub platform: Option<String>,
+
+    /// Print usage
+    #[arg(long, action = ArgAction::Help)]
+    pub help: Option<bool>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Run container in background and print container ID
+    #[arg(short = 'd', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub detach: bool,
+
+    /// Proxy received signals to the process
+    #[arg(long = "sig-proxy", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "true", value_parser = parse_bool, action = ArgAction::Set)]
+    pub sig_proxy: bool,
+
+    /// Assign a name to the container
+    #[arg(long, value_name = "string")]
+    pub name: Option<String>,
+
+    /// Automatically remove the container and its associated anonymous volumes when it exits
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub rm: bool,
+
+    #[command(flatten)]
+    pub container: ContainerFlags,
+
+    /// IMAGE [COMMAND] [ARG...]; everything after IMAGE goes to the container.
+    #[arg(value_name = "IMAGE", trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Assign a name to the container
+    #[arg(long, value_name = "string")]
+    pub name: Option<String>,
+
+    /// Automatically remove the container and its associated anonymous volumes when it exits
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub rm: bool,
+
+    #[command(flatten)]
+    pub container: ContainerFlags,
+
+    /// IMAGE [COMMAND] [ARG...]
+    #[arg(value_name = "IMAGE", trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Attach STDOUT/STDERR and forward signals
+    #[arg(short = 'a', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub attach: bool,
+
+    /// Attach container's STDIN
+    #[arg(short = 'i', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub interactive: bool,
+
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub detach_keys: Option<String>,
+
+    #[arg(value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+/// `stop` and `restart`.
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Signal to send to the container
+    #[arg(short = 's', long, value_name = "string")]
+    pub signal: Option<String>,
+
+    /// Seconds to wait before killing the container
+    #[arg(short = 't', long, value_name = "int", value_parser = parse_int, allow_negative_numbers = true)]
+    pub timeout: Option<i64>,
+
+    /// Seconds to wait before killing the container (deprecated: use --timeout)
+    #[arg(long, value_name = "int", value_parser = parse_int, allow_negative_numbers = true, hide = true)]
+    pub time: Option<i64>,
+
+    #[arg(value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Signal to send to the container
+    #[arg(short = 's', long, value_name = "string")]
+    pub signal: Option<String>,
+
+    #[arg(value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    #[arg(value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Force the removal of a running container (uses SIGKILL)
+    #[arg(short = 'f', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub force: bool,
+
+    /// Remove anonymous volumes associated with the container
+    #[arg(short = 'v', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub volumes: bool,
+
+    /// Remove the specified link
+    #[arg(short = 'l', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub link: bool,
+
+    #[arg(value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short = 'a', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub all: bool,
+
+    /// Filter output based on conditions provided
+    #[arg(short = 'f', long, value_name = "filter", value_parser = parse_filter)]
+    pub filter: Vec<(String, String)>,
+
+    /// Format output using a custom template
+    #[arg(long, value_name = "string")]
+    pub format: Option<String>,
+
+    /// Show n last created containers (includes all states)
+    #[arg(short = 'n', long, value_name = "int", default_value = "-1", value_parser = parse_int, allow_negative_numbers = true)]
+    pub last: i64,
+
+    /// Show the latest created container (includes all states)
+    #[arg(short = 'l', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub latest: bool,
+
+    /// Don't truncate output
+    #[arg(long = "no-trunc", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub no_trunc: bool,
+
+    /// Only display container IDs
+    #[arg(short = 'q', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub quiet: bool,
+
+    /// Display total file sizes
+    #[arg(short = 's', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_bool, action = ArgAction::Set)]
+    pub size: Option<bool>,
+
+    /// Extra arguments are an error ("accepts no arguments").
+    #[arg(hide = true)]
+    pub extra: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Show extra details provided to logs
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub details: bool,
+
+    /// Follow log output
+    #[arg(short = 'f', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub follow: bool,
+
+    /// Show logs since timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)
+    #[arg(long, value_name = "string")]
+    pub since: Option<String>,
+
+    /// Number of lines to show from the end of the logs
+    #[arg(short = 'n', long, value_name = "string", default_value = "all")]
+    pub tail: String,
+
+    /// Show timestamps
+    #[arg(short = 't', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub timestamps: bool,
+
+    /// Show logs before a timestamp (e.g. "2013-01-02T13:23:37Z") or relative (e.g. "42m" for 42 minutes)
+    #[arg(long, value_name = "string")]
+    pub until: Option<String>,
+
+    #[arg(value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+/// `berth inspect`: any object type.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Format output using a custom template
+    #[arg(short = 'f', long, value_name = "string")]
+    pub format: Option<String>,
+
+    /// Display total file sizes if the type is container
+    #[arg(short = 's', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub size: bool,
+
+    /// Only inspect objects of the given type
+    #[arg(long = "type", value_name = "string")]
+    pub object_type: Option<String>,
+
+    #[arg(value_name = "NAME|ID")]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ContainerInspectArgs {
+    /// Format output using a custom template
+    #[arg(short = 'f', long, value_name = "string")]
+    pub format: Option<String>,
+
+    /// Display total file sizes
+    #[arg(short = 's', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub size: bool,
+
+    #[arg(value_name = "CONTAINER")]
+    pub names: Vec<String>,
+}
