@@ -113,12 +113,21 @@ mod tests {
     #[test]
     fn empty_and_nested() {
         assert_eq!(indent("[]", "    "), "[]");
-        assert_eq!(indent("  {\"a\" : [ 1 , {\"b\":null} ] }", "  "), "{\n  \"a\": [\n    1,\n    {\n      \"b\": null\n    }\n  ]\n}");
-        assert_eq!(indent(r#"{"k":"a,b:{c}"}"#, " "), "{\n \"k\": \"a,b:{c}\"\n}");
+        assert_eq!(
+            indent("  {\"a\" : [ 1 , {\"b\":null} ] }", "  "),
+            "{\n  \"a\": [\n    1,\n    {\n      \"b\": null\n    }\n  ]\n}"
+        );
+        assert_eq!(
+            indent(r#"{"k":"a,b:{c}"}"#, " "),
+            "{\n \"k\": \"a,b:{c}\"\n}"
+        );
     }
 
     #[test]
     fn compacts() {
-        assert_eq!(compact("[ {\"a\": \"x y\" ,\n \"b\" : [1, 2]}\n]"), r#"[{"a":"x y","b":[1,2]}]"#);
+        assert_eq!(
+            compact("[ {\"a\": \"x y\" ,\n \"b\" : [1, 2]}\n]"),
+            r#"[{"a":"x y","b":[1,2]}]"#
+        );
     }
 }

@@ -34,7 +34,8 @@ impl Reference {
         let (rest, digest) = match s.split_once('@') {
             Some((r, d)) => {
                 let (algo, hex) = d.split_once(':').ok_or(ReferenceError::Invalid)?;
-                if algo.is_empty() || hex.len() < 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                if algo.is_empty() || hex.len() < 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit())
+                {
                     return Err(ReferenceError::Invalid);
                 }
                 (r, Some(d.to_string()))
@@ -48,8 +49,11 @@ impl Reference {
         if let Some(t) = &tag {
             let valid = !t.is_empty()
                 && t.len() <= 128
-                && t.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
-                && t.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+                && t.bytes()
+                    .next()
+                    .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
             if !valid {
                 return Err(ReferenceError::Invalid);
             }
@@ -132,12 +136,17 @@ impl fmt::Display for Reference {
 fn split_domain(name: &str) -> (String, String) {
     match name.split_once('/') {
         Some((first, rest))
-            if first.contains(['.', ':']) || first == "localhost" || first.to_lowercase() != first =>
+            if first.contains(['.', ':'])
+                || first == "localhost"
+                || first.to_lowercase() != first =>
         {
             (first.to_string(), rest.to_string())
         }
         Some(_) => (DEFAULT_DOMAIN.to_string(), name.to_string()),
-        None => (DEFAULT_DOMAIN.to_string(), format!("{OFFICIAL_REPO_PREFIX}{name}")),
+        None => (
+            DEFAULT_DOMAIN.to_string(),
+            format!("{OFFICIAL_REPO_PREFIX}{name}"),
+        ),
     }
 }
 
@@ -180,7 +189,10 @@ mod tests {
         assert_eq!(r.to_string(), "docker.io/library/busybox:latest");
 
         let r = Reference::parse("localhost:5000/team/app:v1.2").expect("valid");
-        assert_eq!((r.domain.as_str(), r.path.as_str(), r.tag.as_deref()), ("localhost:5000", "team/app", Some("v1.2")));
+        assert_eq!(
+            (r.domain.as_str(), r.path.as_str(), r.tag.as_deref()),
+            ("localhost:5000", "team/app", Some("v1.2"))
+        );
         assert_eq!(r.familiar_string(), "localhost:5000/team/app:v1.2");
 
         let r = Reference::parse("user/app").expect("valid");
@@ -196,10 +208,16 @@ mod tests {
     #[test]
     fn rejects() {
         assert_eq!(Reference::parse(""), Err(ReferenceError::Invalid));
-        assert_eq!(Reference::parse("Busybox"), Err(ReferenceError::Uppercase("library/Busybox".into())));
+        assert_eq!(
+            Reference::parse("Busybox"),
+            Err(ReferenceError::Uppercase("library/Busybox".into()))
+        );
         assert_eq!(Reference::parse("a:b:c"), Err(ReferenceError::Invalid));
         assert_eq!(Reference::parse("a/-b"), Err(ReferenceError::Invalid));
         assert_eq!(Reference::parse("busybox:"), Err(ReferenceError::Invalid));
-        assert_eq!(Reference::parse("busybox@sha256:xyz"), Err(ReferenceError::Invalid));
+        assert_eq!(
+            Reference::parse("busybox@sha256:xyz"),
+            Err(ReferenceError::Invalid)
+        );
     }
 }

@@ -59,7 +59,9 @@ impl Demux {
             let payload = self.buf[start..start + len].to_vec();
             off = start + len;
             if stream == Stream::System {
-                return Err(DemuxError::System(String::from_utf8_lossy(&payload).into_owned()));
+                return Err(DemuxError::System(
+                    String::from_utf8_lossy(&payload).into_owned(),
+                ));
             }
             frames.push((stream, payload));
         }
@@ -93,7 +95,12 @@ pub async fn copy_output<R: AsyncRead + Unpin + ?Sized>(
 }
 
 /// Writes one chunk of a (possibly multiplexed) output stream.
-pub fn write_chunk(demux: &mut Demux, chunk: &[u8], tty: bool, sinks: &mut Sinks<'_>) -> std::io::Result<()> {
+pub fn write_chunk(
+    demux: &mut Demux,
+    chunk: &[u8],
+    tty: bool,
+    sinks: &mut Sinks<'_>,
+) -> std::io::Result<()> {
     if tty {
         sinks.stdout.write_all(chunk)?;
         return sinks.stdout.flush();
@@ -145,7 +152,10 @@ mod tests {
     #[test]
     fn errors() {
         let mut d = Demux::new();
-        assert_eq!(d.push(&[9, 0, 0, 0, 0, 0, 0, 0]), Err(DemuxError::BadHeader(9)));
+        assert_eq!(
+            d.push(&[9, 0, 0, 0, 0, 0, 0, 0]),
+            Err(DemuxError::BadHeader(9))
+        );
         let mut d = Demux::new();
         assert_eq!(
             d.push(&frame(3, b"boom")),
@@ -172,7 +182,9 @@ mod tests {
             stdout: &mut out,
             stderr: &mut err,
         };
-        copy_output(&mut &b"raw tty bytes"[..], true, &mut sinks).await.expect("copy");
+        copy_output(&mut &b"raw tty bytes"[..], true, &mut sinks)
+            .await
+            .expect("copy");
         assert_eq!(out, b"raw tty bytes");
     }
 }

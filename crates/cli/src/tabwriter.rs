@@ -119,7 +119,10 @@ mod tests {
     #[test]
     fn empty_cells_and_trailing_column() {
         let text = "A\tB\tC\nx\t\tlast\n";
-        assert_eq!(align(text, 10, 3), "A         B         C\nx                   last\n");
+        assert_eq!(
+            align(text, 10, 3),
+            "A         B         C\nx                   last\n"
+        );
     }
 
     #[test]

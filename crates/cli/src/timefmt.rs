@@ -44,9 +44,13 @@ pub fn parse_go_duration(s: &str) -> Option<i128> {
             "h" => 3600e9,
             _ => return None,
         };
-        let number: f64 = format!("{}.{}", if int_part.is_empty() { "0" } else { int_part }, if frac_part.is_empty() { "0" } else { frac_part })
-            .parse()
-            .ok()?;
+        let number: f64 = format!(
+            "{}.{}",
+            if int_part.is_empty() { "0" } else { int_part },
+            if frac_part.is_empty() { "0" } else { frac_part }
+        )
+        .parse()
+        .ok()?;
         total += number * scale;
         rest = after;
     }
@@ -80,7 +84,11 @@ pub fn get_timestamp(value: &str, now: DateTime<Local>) -> Result<String, Timest
         parse_zoned(value)
     };
     match parsed {
-        Some(t) => Ok(format!("{}.{:09}", t.timestamp(), t.timestamp_subsec_nanos())),
+        Some(t) => Ok(format!(
+            "{}.{:09}",
+            t.timestamp(),
+            t.timestamp_subsec_nanos()
+        )),
         None => {
             if value.contains('-') {
                 return Err(TimestampError::BadTime(value.to_string()));
@@ -133,7 +141,9 @@ fn parse_zoned(value: &str) -> Option<DateTime<FixedOffset>> {
         };
         NaiveDateTime::parse_from_str(&with_minutes, "%Y-%m-%dT%H:%M:%S%.f").ok()?
     } else {
-        NaiveDate::parse_from_str(body, "%Y-%m-%d").ok()?.and_hms_opt(0, 0, 0)?
+        NaiveDate::parse_from_str(body, "%Y-%m-%d")
+            .ok()?
+            .and_hms_opt(0, 0, 0)?
     };
     zone_offset.offset().from_local_datetime(&naive).single()
 }
@@ -148,7 +158,11 @@ pub fn go_time_string(secs: i64) -> String {
     let numeric = t.format("%z").to_string();
     // chrono has no zone abbreviations; Go shows "UTC" for UTC and the
     // numeric offset for zones it cannot name.
-    let name = if offset == 0 { "UTC".to_string() } else { numeric.clone() };
+    let name = if offset == 0 {
+        "UTC".to_string()
+    } else {
+        numeric.clone()
+    };
     format!("{} {numeric} {name}", t.format("%Y-%m-%d %H:%M:%S"))
 }
 
@@ -206,22 +220,43 @@ mod tests {
         assert_eq!(ts("10m"), Ok("1699999400".to_string()));
         assert_eq!(ts("1h"), Ok("1699996400".to_string()));
         assert_eq!(ts("1136073600"), Ok("1136073600".to_string()));
-        assert_eq!(ts("1136073600.000000001"), Ok("1136073600.000000001".to_string()));
+        assert_eq!(
+            ts("1136073600.000000001"),
+            Ok("1136073600.000000001".to_string())
+        );
         assert_eq!(ts("0"), Ok("0".to_string()));
-        assert_eq!(ts("2006-01-02T15:04:05Z"), Ok("1136214245.000000000".to_string()));
-        assert_eq!(ts("2006-01-02T15:04:05.5Z"), Ok("1136214245.500000000".to_string()));
-        assert_eq!(ts("2006-01-02T15:04:05+01:00"), Ok("1136210645.000000000".to_string()));
+        assert_eq!(
+            ts("2006-01-02T15:04:05Z"),
+            Ok("1136214245.000000000".to_string())
+        );
+        assert_eq!(
+            ts("2006-01-02T15:04:05.5Z"),
+            Ok("1136214245.500000000".to_string())
+        );
+        assert_eq!(
+            ts("2006-01-02T15:04:05+01:00"),
+            Ok("1136210645.000000000".to_string())
+        );
         assert_eq!(ts("2006-01-02T15Z"), Ok("1136214000.000000000".to_string()));
         assert_eq!(ts("2006-01-02Z"), Ok("1136160000.000000000".to_string()));
-        assert_eq!(ts("junk"), Err(TimestampError::Unparsable("junk".to_string())));
-        assert_eq!(ts("2006-13-02"), Err(TimestampError::BadTime("2006-13-02".to_string())));
+        assert_eq!(
+            ts("junk"),
+            Err(TimestampError::Unparsable("junk".to_string()))
+        );
+        assert_eq!(
+            ts("2006-13-02"),
+            Err(TimestampError::BadTime("2006-13-02".to_string()))
+        );
     }
 
     #[test]
     fn local_times_use_local_offset() {
         let offset = now().offset().fix().local_minus_utc() as i64;
         let want = 1_136_160_000 - offset;
-        assert_eq!(get_timestamp("2006-01-02", now()), Ok(format!("{want}.000000000")));
+        assert_eq!(
+            get_timestamp("2006-01-02", now()),
+            Ok(format!("{want}.000000000"))
+        );
         assert_eq!(
             get_timestamp("2006-01-02T15:04", now()),
             Ok(format!("{}.000000000", 1_136_214_240 - offset))
@@ -230,7 +265,10 @@ mod tests {
 
     #[test]
     fn ansic_dates() {
-        assert_eq!(ansic("2025-05-30T12:07:14.000000000+00:00"), "Fri May 30 12:07:14 2025");
+        assert_eq!(
+            ansic("2025-05-30T12:07:14.000000000+00:00"),
+            "Fri May 30 12:07:14 2025"
+        );
         assert_eq!(ansic("2026-05-07T21:09:36Z"), "Thu May  7 21:09:36 2026");
         assert_eq!(ansic("not a date"), "not a date");
     }

@@ -161,7 +161,11 @@ fn parse_size(size_str: &str, base: i64) -> Result<i64, SizeError> {
     let lower = sfx.to_ascii_lowercase();
     let bytes = lower.as_bytes();
     if bytes[0] == b'b' {
-        return if bytes.len() > 1 { Err(bad()) } else { Ok(size as i64) };
+        return if bytes.len() > 1 {
+            Err(bad())
+        } else {
+            Ok(size as i64)
+        };
     }
     let power = match bytes[0] {
         b'k' => 1,
@@ -210,7 +214,10 @@ mod tests {
         for (secs, want) in cases {
             assert_eq!(s(secs), want, "{secs}s");
         }
-        assert_eq!(human_duration(Duration::from_millis(999)), "Less than a second");
+        assert_eq!(
+            human_duration(Duration::from_millis(999)),
+            "Less than a second"
+        );
         assert_eq!(human_duration_nanos(-5_000_000_000), "Less than a second");
     }
 

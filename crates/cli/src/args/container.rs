@@ -22,14 +22,23 @@ fn parse_env(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
-/// `--pull` policy.
-fn parse_pull(s: &str) -> Result<String, String> {
-    match s {
-        "always" | "missing" | "never" | "" => Ok(s.to_string()),
-        _ => Err(format!(
-            "invalid pull option: '{s}': must be one of \"always\", \"missing\" or \"never\""
-        )),
+/// `-m/--memory`: a size with binary units ("512m").
+fn parse_memory(s: &str) -> Result<i64, String> {
+    crate::units::ram_in_bytes(s).map_err(|e| e.to_string())
+}
+
+/// `--cpus`: a decimal number of CPUs, sent as nano-CPUs.
+fn parse_cpus(s: &str) -> Result<i64, String> {
+    let bad = || format!("failed to parse {s} as a rational number");
+    let v: f64 = s.parse().map_err(|_| bad())?;
+    if !v.is_finite() {
+        return Err(bad());
     }
+    let nanos = v * 1e9;
+    if nanos.fract() != 0.0 {
+        return Err("value is too precise".to_string());
+    }
+    Ok(nanos as i64)
 }
 
 /// Container configuration flags shared by `run` and `create`.
@@ -116,12 +125,12 @@ pub struct ContainerFlags {
     pub security_opt: Vec<String>,
 
     /// Memory limit
-    #[arg(short = 'm', long, value_name = "bytes")]
-    pub memory: Option<String>,
+    #[arg(short = 'm', long, value_name = "bytes", value_parser = parse_memory)]
+    pub memory: Option<i64>,
 
     /// Number of CPUs
-    #[arg(long, value_name = "decimal")]
-    pub cpus: Option<String>,
+    #[arg(long, value_name = "decimal", value_parser = parse_cpus)]
+    pub cpus: Option<i64>,
 
     /// Tune container pids limit (set -1 for unlimited)
     #[arg(long = "pids-limit", value_name = "int", value_parser = parse_int, allow_negative_numbers = true)]
@@ -140,7 +149,7 @@ pub struct ContainerFlags {
     pub detach_keys: Option<String>,
 
     /// Pull image before running ("always", "missing", "never")
-    #[arg(long, value_name = "string", default_value = "missing", value_parser = parse_pull)]
+    #[arg(long, value_name = "string", default_value = "missing")]
     pub pull: String,
 
     /// Suppress the pull output
@@ -178,7 +187,7 @@ pub struct RunArgs {
     pub container: ContainerFlags,
 
     /// IMAGE [COMMAND] [ARG...]; everything after IMAGE goes to the container.
-    #[arg(value_name = "IMAGE", trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(value_name = "IMAGE", trailing_var_arg = true)]
     pub args: Vec<String>,
 }
 
@@ -196,7 +205,7 @@ pub struct CreateArgs {
     pub container: ContainerFlags,
 
     /// IMAGE [COMMAND] [ARG...]
-    #[arg(value_name = "IMAGE", trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(value_name = "IMAGE", trailing_var_arg = true)]
     pub args: Vec<String>,
 }
 

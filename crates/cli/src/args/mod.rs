@@ -56,10 +56,16 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create and run a new container from an image
-    #[command(override_usage = "berth run [OPTIONS] IMAGE [COMMAND] [ARG...]", disable_help_flag = true)]
+    #[command(
+        override_usage = "berth run [OPTIONS] IMAGE [COMMAND] [ARG...]",
+        disable_help_flag = true
+    )]
     Run(RunArgs),
     /// Create a new container
-    #[command(override_usage = "berth create [OPTIONS] IMAGE [COMMAND] [ARG...]", disable_help_flag = true)]
+    #[command(
+        override_usage = "berth create [OPTIONS] IMAGE [COMMAND] [ARG...]",
+        disable_help_flag = true
+    )]
     Create(CreateArgs),
     /// Start one or more stopped containers
     #[command(override_usage = "berth start [OPTIONS] CONTAINER [CONTAINER...]")]
@@ -113,19 +119,28 @@ pub enum Command {
     #[command(override_usage = "berth info [OPTIONS]")]
     Info(InfoArgs),
     /// Manage containers
-    #[command(override_usage = "berth container COMMAND", subcommand_value_name = "COMMAND")]
+    #[command(
+        override_usage = "berth container COMMAND",
+        subcommand_value_name = "COMMAND"
+    )]
     Container {
         #[command(subcommand)]
         command: Option<ContainerCommand>,
     },
     /// Manage images
-    #[command(override_usage = "berth image COMMAND", subcommand_value_name = "COMMAND")]
+    #[command(
+        override_usage = "berth image COMMAND",
+        subcommand_value_name = "COMMAND"
+    )]
     Image {
         #[command(subcommand)]
         command: Option<ImageCommand>,
     },
     /// Manage Docker
-    #[command(override_usage = "berth system COMMAND", subcommand_value_name = "COMMAND")]
+    #[command(
+        override_usage = "berth system COMMAND",
+        subcommand_value_name = "COMMAND"
+    )]
     System {
         #[command(subcommand)]
         command: Option<SystemCommand>,
@@ -138,10 +153,16 @@ pub enum ContainerCommand {
     #[command(visible_aliases = ["ps", "list"], override_usage = "berth container ls [OPTIONS]")]
     Ls(PsArgs),
     /// Create and run a new container from an image
-    #[command(override_usage = "berth container run [OPTIONS] IMAGE [COMMAND] [ARG...]", disable_help_flag = true)]
+    #[command(
+        override_usage = "berth container run [OPTIONS] IMAGE [COMMAND] [ARG...]",
+        disable_help_flag = true
+    )]
     Run(RunArgs),
     /// Create a new container
-    #[command(override_usage = "berth container create [OPTIONS] IMAGE [COMMAND] [ARG...]", disable_help_flag = true)]
+    #[command(
+        override_usage = "berth container create [OPTIONS] IMAGE [COMMAND] [ARG...]",
+        disable_help_flag = true
+    )]
     Create(CreateArgs),
     /// Start one or more stopped containers
     #[command(override_usage = "berth container start [OPTIONS] CONTAINER [CONTAINER...]")]
@@ -159,7 +180,10 @@ pub enum ContainerCommand {
     #[command(override_usage = "berth container wait CONTAINER [CONTAINER...]")]
     Wait(WaitArgs),
     /// Remove one or more containers
-    #[command(visible_alias = "remove", override_usage = "berth container rm [OPTIONS] CONTAINER [CONTAINER...]")]
+    #[command(
+        visible_alias = "remove",
+        override_usage = "berth container rm [OPTIONS] CONTAINER [CONTAINER...]"
+    )]
     Rm(RmArgs),
     /// Fetch the logs of a container
     #[command(override_usage = "berth container logs [OPTIONS] CONTAINER")]
@@ -172,10 +196,17 @@ pub enum ContainerCommand {
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
     /// List images
-    #[command(visible_alias = "list", override_usage = "berth image ls [OPTIONS] [REPOSITORY[:TAG]]")]
+    #[command(
+        visible_alias = "list",
+        override_usage = "berth image ls [OPTIONS] [REPOSITORY[:TAG]]"
+    )]
     Ls(ImagesArgs),
     /// Remove one or more images
-    #[command(visible_alias = "remove", alias = "rmi", override_usage = "berth image rm [OPTIONS] IMAGE [IMAGE...]")]
+    #[command(
+        visible_alias = "remove",
+        alias = "rmi",
+        override_usage = "berth image rm [OPTIONS] IMAGE [IMAGE...]"
+    )]
     Rm(RmiArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
     #[command(override_usage = "berth image tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]")]
@@ -247,10 +278,26 @@ mod tests {
 
     #[test]
     fn run_flags_stop_at_image() {
-        let cli = parse(&["-H", "unix:///x.sock", "run", "--rm", "-it", "-e", "A=1", "--name", "n", "busybox", "ls", "-la", "--rm"])
-            .expect("parses");
+        let cli = parse(&[
+            "-H",
+            "unix:///x.sock",
+            "run",
+            "--rm",
+            "-it",
+            "-e",
+            "A=1",
+            "--name",
+            "n",
+            "busybox",
+            "ls",
+            "-la",
+            "--rm",
+        ])
+        .expect("parses");
         assert_eq!(cli.host.as_deref(), Some("unix:///x.sock"));
-        let Some(Command::Run(run)) = cli.command else { panic!("not run") };
+        let Some(Command::Run(run)) = cli.command else {
+            panic!("not run")
+        };
         assert!(run.rm && run.container.interactive && run.container.tty);
         assert_eq!(run.container.env, ["A=1"]);
         assert_eq!(run.name.as_deref(), Some("n"));
@@ -259,13 +306,25 @@ mod tests {
 
     #[test]
     fn bool_flags_take_explicit_values() {
-        let cli = parse(&["run", "--sig-proxy=false", "--init", "--rm=true", "-d", "img"]).expect("parses");
-        let Some(Command::Run(run)) = cli.command else { panic!("not run") };
+        let cli = parse(&[
+            "run",
+            "--sig-proxy=false",
+            "--init",
+            "--rm=true",
+            "-d",
+            "img",
+        ])
+        .expect("parses");
+        let Some(Command::Run(run)) = cli.command else {
+            panic!("not run")
+        };
         assert!(!run.sig_proxy);
         assert_eq!(run.container.init, Some(true));
         assert!(run.rm && run.detach);
         let cli = parse(&["run", "--init=false", "img"]).expect("parses");
-        let Some(Command::Run(run)) = cli.command else { panic!("not run") };
+        let Some(Command::Run(run)) = cli.command else {
+            panic!("not run")
+        };
         assert_eq!(run.container.init, Some(false));
         assert!(run.sig_proxy);
     }
@@ -273,14 +332,18 @@ mod tests {
     #[test]
     fn run_hostname_short_flag_is_not_help() {
         let cli = parse(&["run", "-h", "box", "img"]).expect("parses");
-        let Some(Command::Run(run)) = cli.command else { panic!("not run") };
+        let Some(Command::Run(run)) = cli.command else {
+            panic!("not run")
+        };
         assert_eq!(run.container.hostname.as_deref(), Some("box"));
     }
 
     #[test]
     fn attach_values_are_validated() {
         let cli = parse(&["run", "-a", "STDOUT", "-a", "stderr", "img"]).expect("parses");
-        let Some(Command::Run(run)) = cli.command else { panic!("not run") };
+        let Some(Command::Run(run)) = cli.command else {
+            panic!("not run")
+        };
         assert_eq!(run.container.attach, ["stdout", "stderr"]);
         let err = parse(&["run", "-a", "foo", "img"]).expect_err("invalid stream");
         assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
@@ -290,18 +353,47 @@ mod tests {
     fn unknown_flag_is_an_error() {
         let err = parse(&["ps", "--bogus"]).expect_err("unknown flag");
         assert_eq!(err.kind(), clap::error::ErrorKind::UnknownArgument);
+        let err = parse(&["run", "--bogus", "img"]).expect_err("unknown flag before the image");
+        assert_eq!(err.kind(), clap::error::ErrorKind::UnknownArgument);
+        let cli = parse(&["run", "img", "--bogus", "-x"])
+            .expect("flags after the image belong to the command");
+        let Some(Command::Run(run)) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(run.args, ["img", "--bogus", "-x"]);
     }
 
     #[test]
     fn ps_flags() {
-        let cli = parse(&["container", "list", "-aq", "-n", "3", "--filter", "status=running", "-f", "name=web", "--format", "{{.ID}}"])
-            .expect("parses");
-        let Some(Command::Container { command: Some(ContainerCommand::Ls(ps)) }) = cli.command else {
+        let cli = parse(&[
+            "container",
+            "list",
+            "-aq",
+            "-n",
+            "3",
+            "--filter",
+            "status=running",
+            "-f",
+            "name=web",
+            "--format",
+            "{{.ID}}",
+        ])
+        .expect("parses");
+        let Some(Command::Container {
+            command: Some(ContainerCommand::Ls(ps)),
+        }) = cli.command
+        else {
             panic!("not container ls")
         };
         assert!(ps.all && ps.quiet);
         assert_eq!(ps.last, 3);
-        assert_eq!(ps.filter, [("status".to_string(), "running".to_string()), ("name".to_string(), "web".to_string())]);
+        assert_eq!(
+            ps.filter,
+            [
+                ("status".to_string(), "running".to_string()),
+                ("name".to_string(), "web".to_string())
+            ]
+        );
         assert_eq!(ps.format.as_deref(), Some("{{.ID}}"));
         let err = parse(&["ps", "-f", "bad"]).expect_err("bad filter");
         assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
@@ -310,7 +402,9 @@ mod tests {
     #[test]
     fn stop_timeout_and_signal() {
         let cli = parse(&["stop", "-t", "3", "-s", "SIGINT", "a", "b"]).expect("parses");
-        let Some(Command::Stop(s)) = cli.command else { panic!("not stop") };
+        let Some(Command::Stop(s)) = cli.command else {
+            panic!("not stop")
+        };
         assert_eq!((s.timeout, s.signal.as_deref()), (Some(3), Some("SIGINT")));
         assert_eq!(s.containers, ["a", "b"]);
         assert!(parse(&["stop", "-t", "x", "a"]).is_err());
@@ -318,23 +412,46 @@ mod tests {
 
     #[test]
     fn logs_and_history_flags() {
-        let cli = parse(&["logs", "-f", "-t", "--tail", "5", "--since", "10m", "c"]).expect("parses");
-        let Some(Command::Logs(l)) = cli.command else { panic!("not logs") };
+        let cli =
+            parse(&["logs", "-f", "-t", "--tail", "5", "--since", "10m", "c"]).expect("parses");
+        let Some(Command::Logs(l)) = cli.command else {
+            panic!("not logs")
+        };
         assert!(l.follow && l.timestamps);
         assert_eq!((l.tail.as_str(), l.since.as_deref()), ("5", Some("10m")));
 
         let cli = parse(&["history", "-H=false", "--no-trunc", "img"]).expect("parses");
-        let Some(Command::History(h)) = cli.command else { panic!("not history") };
+        let Some(Command::History(h)) = cli.command else {
+            panic!("not history")
+        };
         assert!(!h.human && h.no_trunc);
     }
 
     #[test]
     fn image_aliases() {
-        assert!(matches!(parse(&["image", "rm", "x"]).map(|c| c.command), Ok(Some(Command::Image { command: Some(ImageCommand::Rm(_)) }))));
-        assert!(matches!(parse(&["image", "list"]).map(|c| c.command), Ok(Some(Command::Image { command: Some(ImageCommand::Ls(_)) }))));
-        assert!(matches!(parse(&["container", "remove", "x"]).map(|c| c.command), Ok(Some(Command::Container { command: Some(ContainerCommand::Rm(_)) }))));
-        let cli = parse(&["import", "-c", "CMD [\"sh\"]", "-m", "msg", "-", "repo:tag"]).expect("parses");
-        let Some(Command::Import(i)) = cli.command else { panic!("not import") };
+        assert!(matches!(
+            parse(&["image", "rm", "x"]).map(|c| c.command),
+            Ok(Some(Command::Image {
+                command: Some(ImageCommand::Rm(_))
+            }))
+        ));
+        assert!(matches!(
+            parse(&["image", "list"]).map(|c| c.command),
+            Ok(Some(Command::Image {
+                command: Some(ImageCommand::Ls(_))
+            }))
+        ));
+        assert!(matches!(
+            parse(&["container", "remove", "x"]).map(|c| c.command),
+            Ok(Some(Command::Container {
+                command: Some(ContainerCommand::Rm(_))
+            }))
+        ));
+        let cli =
+            parse(&["import", "-c", "CMD [\"sh\"]", "-m", "msg", "-", "repo:tag"]).expect("parses");
+        let Some(Command::Import(i)) = cli.command else {
+            panic!("not import")
+        };
         assert_eq!(i.change, ["CMD [\"sh\"]"]);
         assert_eq!(i.args, ["-", "repo:tag"]);
     }
@@ -344,7 +461,13 @@ mod tests {
         assert_eq!(parse_bool("false"), Ok(false));
         assert!(parse_bool("yes").is_err());
         assert_eq!(parse_int("-3"), Ok(-3));
-        assert_eq!(parse_int("x"), Err("strconv.ParseInt: parsing \"x\": invalid syntax".to_string()));
-        assert_eq!(parse_filter(" Status = running "), Ok(("status".into(), "running".into())));
+        assert_eq!(
+            parse_int("x"),
+            Err("strconv.ParseInt: parsing \"x\": invalid syntax".to_string())
+        );
+        assert_eq!(
+            parse_filter(" Status = running "),
+            Ok(("status".into(), "running".into()))
+        );
     }
 }

@@ -26,20 +26,28 @@ impl Host {
             }
             return Ok(Host::Unix(path.to_string()));
         }
-        if let Some(addr) = s.strip_prefix("tcp://").or_else(|| s.strip_prefix("http://")) {
+        if let Some(addr) = s
+            .strip_prefix("tcp://")
+            .or_else(|| s.strip_prefix("http://"))
+        {
             let addr = addr.trim_end_matches('/');
             if addr.is_empty() {
                 return Err(format!("invalid host: {s}"));
             }
             // docker's default TCP port when none is given.
-            let addr = if addr.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+            let addr = if addr
+                .rsplit_once(':')
+                .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+            {
                 addr.to_string()
             } else {
                 format!("{addr}:2375")
             };
             return Ok(Host::Tcp(addr));
         }
-        Err(format!("invalid host: {s}: only unix:// and tcp:// are supported"))
+        Err(format!(
+            "invalid host: {s}: only unix:// and tcp:// are supported"
+        ))
     }
 
     /// The `Host` header: docker sends this placeholder for socket connections.
@@ -76,7 +84,11 @@ impl Conn {
 }
 
 impl AsyncRead for Conn {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Conn::Unix(s) => Pin::new(s).poll_read(cx, buf),
             Conn::Tcp(s) => Pin::new(s).poll_read(cx, buf),
@@ -85,7 +97,11 @@ impl AsyncRead for Conn {
 }
 
 impl AsyncWrite for Conn {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Conn::Unix(s) => Pin::new(s).poll_write(cx, buf),
             Conn::Tcp(s) => Pin::new(s).poll_write(cx, buf),
@@ -114,9 +130,18 @@ mod tests {
 
     #[test]
     fn parse_hosts() {
-        assert_eq!(Host::parse("unix:///run/berth/berth.sock"), Ok(Host::Unix("/run/berth/berth.sock".into())));
-        assert_eq!(Host::parse("tcp://127.0.0.1:2375"), Ok(Host::Tcp("127.0.0.1:2375".into())));
-        assert_eq!(Host::parse("tcp://localhost"), Ok(Host::Tcp("localhost:2375".into())));
+        assert_eq!(
+            Host::parse("unix:///run/berth/berth.sock"),
+            Ok(Host::Unix("/run/berth/berth.sock".into()))
+        );
+        assert_eq!(
+            Host::parse("tcp://127.0.0.1:2375"),
+            Ok(Host::Tcp("127.0.0.1:2375".into()))
+        );
+        assert_eq!(
+            Host::parse("tcp://localhost"),
+            Ok(Host::Tcp("localhost:2375".into()))
+        );
         assert!(Host::parse("ssh://x").is_err());
         assert!(Host::parse("unix://").is_err());
         assert_eq!(Host::Unix("/x.sock".into()).to_string(), "unix:///x.sock");

@@ -21,8 +21,8 @@ use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
-pub use conn::Host;
 use conn::Conn;
+pub use conn::Host;
 
 /// The newest API version this client speaks; lowered to the daemon's.
 pub const API_VERSION: &str = "1.51";
@@ -36,7 +36,9 @@ pub enum ApiError {
     /// The socket could not be reached.
     #[error("Cannot connect to the berth daemon at {host}. Is the berth daemon running?")]
     Connect { host: String },
-    #[error("permission denied while trying to connect to the berth daemon socket at {host}: {source}")]
+    #[error(
+        "permission denied while trying to connect to the berth daemon socket at {host}: {source}"
+    )]
     Permission {
         host: String,
         source: std::io::Error,
@@ -164,7 +166,13 @@ impl Client {
         })
     }
 
-    fn build(&self, method: Method, path: &str, body: Body, headers: &[(&str, &str)]) -> Result<Request<Body>, ApiError> {
+    fn build(
+        &self,
+        method: Method,
+        path: &str,
+        body: Body,
+        headers: &[(&str, &str)],
+    ) -> Result<Request<Body>, ApiError> {
         // `/_ping` is unversioned; everything else goes to `/v1.xx/...`.
         let uri = if path == "/_ping" {
             path.to_string()
@@ -175,7 +183,10 @@ impl Client {
             .method(method)
             .uri(uri)
             .header("host", self.host.http_host())
-            .header("user-agent", concat!("berth-cli/", env!("CARGO_PKG_VERSION")));
+            .header(
+                "user-agent",
+                concat!("berth-cli/", env!("CARGO_PKG_VERSION")),
+            );
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -213,11 +224,16 @@ impl Client {
     /// GET decoding a JSON body.
     pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
         let bytes = self.get_bytes(path).await?;
-        serde_json::from_slice(&bytes).map_err(|e| ApiError::Protocol(format!("error decoding response from daemon: {e}")))
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::Protocol(format!("error decoding response from daemon: {e}")))
     }
 
     /// POST with an optional JSON body, returning the whole response body.
-    pub async fn post(&self, path: &str, body: Option<&serde_json::Value>) -> Result<Bytes, ApiError> {
+    pub async fn post(
+        &self,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Bytes, ApiError> {
         let (body, headers): (Body, &[(&str, &str)]) = match body {
             Some(v) => (json_body(v), &[("content-type", "application/json")]),
             None => (empty_body(), &[]),
@@ -250,7 +266,11 @@ impl Client {
             Method::POST,
             path,
             empty_body(),
-            &[("connection", "Upgrade"), ("upgrade", "tcp"), ("content-type", "text/plain")],
+            &[
+                ("connection", "Upgrade"),
+                ("upgrade", "tcp"),
+                ("content-type", "text/plain"),
+            ],
         )?;
         let io = self.connect().await?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
@@ -342,7 +362,12 @@ where
 }
 
 async fn collect(resp: Response<Incoming>) -> Result<Bytes, ApiError> {
-    Ok(resp.into_body().collect().await.map_err(protocol)?.to_bytes())
+    Ok(resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(protocol)?
+        .to_bytes())
 }
 
 /// Turns an error status into [`ApiError::Daemon`] with the daemon's message.
@@ -355,7 +380,10 @@ async fn check_status(resp: Response<Incoming>) -> Result<Response<Incoming>, Ap
     let message = error_message(&body).unwrap_or_else(|| {
         let text = String::from_utf8_lossy(&body).trim().to_string();
         if text.is_empty() {
-            status.canonical_reason().unwrap_or("unknown error").to_string()
+            status
+                .canonical_reason()
+                .unwrap_or("unknown error")
+                .to_string()
         } else {
             text
         }
@@ -382,7 +410,9 @@ pub fn query_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             b' ' => out.push('+'),
             _ => out.push_str(&format!("%{b:02X}")),
         }
@@ -395,9 +425,16 @@ pub fn path_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' | b'@' | b'/' => {
-                out.push(b as char)
-            }
+            b'A'..=b'Z'
+            | b'a'..=b'z'
+            | b'0'..=b'9'
+            | b'-'
+            | b'_'
+            | b'.'
+            | b'~'
+            | b':'
+            | b'@'
+            | b'/' => out.push(b as char),
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }

@@ -105,7 +105,11 @@ impl Exec<'_> {
             Value::Int(n) => (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect(),
             Value::NoValue | Value::Null => Vec::new(),
             other => {
-                let at = self.src[b.pipe.pos..].split("}}").next().unwrap_or("").trim();
+                let at = self.src[b.pipe.pos..]
+                    .split("}}")
+                    .next()
+                    .unwrap_or("")
+                    .trim();
                 return Err(self.err(
                     b.pipe.pos,
                     at,
@@ -391,7 +395,9 @@ impl Exec<'_> {
 }
 
 /// Functions docker swaps for pass-through versions when rendering table headers.
-const HEADER_IDENTITY: &[&str] = &["json", "split", "join", "title", "lower", "upper", "truncate"];
+const HEADER_IDENTITY: &[&str] = &[
+    "json", "split", "join", "title", "lower", "upper", "truncate",
+];
 
 enum CallError {
     Arity(String),
@@ -445,7 +451,10 @@ fn call_builtin(name: &str, vals: &[Value]) -> Result<Value, CallError> {
                 Value::Array(a) => a.len(),
                 Value::Object(o) => o.len(),
                 other => {
-                    return Err(CallError::Failed(format!("len of type {}", other.type_name())))
+                    return Err(CallError::Failed(format!(
+                        "len of type {}",
+                        other.type_name()
+                    )))
                 }
             };
             Ok(Value::Int(n as i64))
@@ -472,9 +481,7 @@ fn call_builtin(name: &str, vals: &[Value]) -> Result<Value, CallError> {
                             .ok()
                             .and_then(|i| a.get(i))
                             .cloned()
-                            .ok_or_else(|| {
-                                CallError::Failed(format!("index out of range: {i}"))
-                            })?
+                            .ok_or_else(|| CallError::Failed(format!("index out of range: {i}")))?
                     }
                     (Value::NoValue | Value::Null, _) => {
                         return Err(CallError::Failed("index of untyped nil".to_string()))
@@ -533,7 +540,9 @@ fn call_builtin(name: &str, vals: &[Value]) -> Result<Value, CallError> {
         }
         "eq" => {
             if vals.len() < 2 {
-                return Err(CallError::Failed("missing argument for comparison".to_string()));
+                return Err(CallError::Failed(
+                    "missing argument for comparison".to_string(),
+                ));
             }
             Ok(Value::Bool(vals[1..].iter().any(|v| equal(&vals[0], v))))
         }
@@ -609,7 +618,11 @@ fn call_builtin(name: &str, vals: &[Value]) -> Result<Value, CallError> {
             }
             let pre = usize::try_from(want_int(&vals[1])?).unwrap_or(0);
             let post = usize::try_from(want_int(&vals[2])?).unwrap_or(0);
-            Ok(Value::String(format!("{}{s}{}", " ".repeat(pre), " ".repeat(post))))
+            Ok(Value::String(format!(
+                "{}{s}{}",
+                " ".repeat(pre),
+                " ".repeat(post)
+            )))
         }
         "truncate" => {
             arity(name, vals, 2)?;
@@ -628,7 +641,9 @@ fn call_builtin(name: &str, vals: &[Value]) -> Result<Value, CallError> {
         "urlquery" | "html" | "js" | "call" => Err(CallError::Failed(format!(
             "function {name} is not supported"
         ))),
-        other => Err(CallError::Failed(format!("function \"{other}\" not defined"))),
+        other => Err(CallError::Failed(format!(
+            "function \"{other}\" not defined"
+        ))),
     }
 }
 
@@ -661,7 +676,9 @@ fn compare(a: &Value, b: &Value) -> Result<std::cmp::Ordering, CallError> {
         (Some(x), Some(y)) => x
             .partial_cmp(&y)
             .ok_or_else(|| CallError::Failed("incompatible types for comparison".to_string())),
-        _ => Err(CallError::Failed("incompatible types for comparison".to_string())),
+        _ => Err(CallError::Failed(
+            "incompatible types for comparison".to_string(),
+        )),
     }
 }
 
@@ -775,7 +792,13 @@ fn go_sprintf(fmt: &str, args: &[Value]) -> String {
                 other => other
                     .to_go_string()
                     .bytes()
-                    .map(|b| if verb == 'X' { format!("{b:02X}") } else { format!("{b:02x}") })
+                    .map(|b| {
+                        if verb == 'X' {
+                            format!("{b:02X}")
+                        } else {
+                            format!("{b:02x}")
+                        }
+                    })
                     .collect(),
             },
             'q' => {
@@ -803,13 +826,22 @@ fn go_sprintf(fmt: &str, args: &[Value]) -> String {
             out.push_str(&body);
             out.extend(std::iter::repeat_n(' ', w - len));
         } else {
-            let pad = if zero && matches!(verb, 'd' | 'f' | 'x' | 'X') { '0' } else { ' ' };
+            let pad = if zero && matches!(verb, 'd' | 'f' | 'x' | 'X') {
+                '0'
+            } else {
+                ' '
+            };
             out.extend(std::iter::repeat_n(pad, w - len));
             out.push_str(&body);
         }
     }
     for extra in args {
-        let _ = write!(out, "%!(EXTRA {}={})", extra.type_name(), extra.to_go_string());
+        let _ = write!(
+            out,
+            "%!(EXTRA {}={})",
+            extra.type_name(),
+            extra.to_go_string()
+        );
     }
     out
 }

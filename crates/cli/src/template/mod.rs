@@ -72,14 +72,18 @@ impl Template {
         fn in_pipe(p: &parse::Pipe, name: &str) -> bool {
             p.cmds.iter().any(|c| {
                 let json_of_dot = matches!(&c.args[0].kind, parse::Term::Ident(f) if f == "json")
-                    && c.args[1..].iter().any(|a| matches!(a.kind, parse::Term::Dot));
+                    && c.args[1..]
+                        .iter()
+                        .any(|a| matches!(a.kind, parse::Term::Dot));
                 json_of_dot || c.args.iter().any(|a| in_operand(a, name))
             })
         }
         fn in_operand(a: &parse::Operand, name: &str) -> bool {
             match &a.kind {
                 parse::Term::Field(chain) => chain.first().is_some_and(|f| f == name),
-                parse::Term::Variable(v, chain) => v == "$" && chain.first().is_some_and(|f| f == name),
+                parse::Term::Variable(v, chain) => {
+                    v == "$" && chain.first().is_some_and(|f| f == name)
+                }
                 parse::Term::Pipe(p, _) => in_pipe(p, name),
                 _ => false,
             }
@@ -130,18 +134,36 @@ mod tests {
             ("{{.Missing}}", "<no value>"),
             ("{{.Missing.Deeper}}", "<no value>"),
             ("{{json .Config.Labels}}", r#"{"k":"v","a.b":"<x>"}"#),
-            ("{{json .State}}", r#"{"Status":"running","Running":true,"ExitCode":0,"Pid":42}"#),
-            ("{{.Config | json}}", r#"{"Image":"busybox","Env":["A=1","B=2"],"Labels":{"k":"v","a.b":"<x>"},"Cmd":null}"#),
+            (
+                "{{json .State}}",
+                r#"{"Status":"running","Running":true,"ExitCode":0,"Pid":42}"#,
+            ),
+            (
+                "{{.Config | json}}",
+                r#"{"Image":"busybox","Env":["A=1","B=2"],"Labels":{"k":"v","a.b":"<x>"},"Cmd":null}"#,
+            ),
             ("{{json .Id}}", r#""abc123""#),
             (r#"{{index .Config.Labels "k"}}"#, "v"),
             (r#"{{index .Config.Labels "nope"}}"#, ""),
             ("{{index .Config.Env 1}}", "B=2"),
             ("{{range .Config.Env}}[{{.}}]{{end}}", "[A=1][B=2]"),
-            ("{{range $i, $e := .Config.Env}}{{$i}}={{$e}};{{end}}", "0=A=1;1=B=2;"),
-            ("{{range $k, $v := .Config.Labels}}{{$k}}:{{$v}} {{end}}", "a.b:<x> k:v "),
+            (
+                "{{range $i, $e := .Config.Env}}{{$i}}={{$e}};{{end}}",
+                "0=A=1;1=B=2;",
+            ),
+            (
+                "{{range $k, $v := .Config.Labels}}{{$k}}:{{$v}} {{end}}",
+                "a.b:<x> k:v ",
+            ),
             ("{{range .Mounts}}x{{else}}none{{end}}", "none"),
-            ("{{range .Config.Env}}{{if eq . \"B=2\"}}{{break}}{{end}}{{.}}{{end}}", "A=1"),
-            ("{{range .Config.Env}}{{if eq . \"A=1\"}}{{continue}}{{end}}{{.}}{{end}}", "B=2"),
+            (
+                "{{range .Config.Env}}{{if eq . \"B=2\"}}{{break}}{{end}}{{.}}{{end}}",
+                "A=1",
+            ),
+            (
+                "{{range .Config.Env}}{{if eq . \"A=1\"}}{{continue}}{{end}}{{.}}{{end}}",
+                "B=2",
+            ),
             ("{{if .State.Running}}up{{else}}down{{end}}", "up"),
             ("{{if .Mounts}}m{{else if .Count}}c{{else}}n{{end}}", "c"),
             ("{{if not .State.Running}}a{{else}}b{{end}}", "b"),
@@ -156,7 +178,10 @@ mod tests {
             ("{{eq .State.ExitCode 0}}", "true"),
             ("{{ne .State.Status \"exited\"}}", "true"),
             ("{{eq .Count 1 2 3}}", "true"),
-            ("{{lt .Count 5}} {{ge .Count 3}} {{gt .Ratio 1}}", "true true false"),
+            (
+                "{{lt .Count 5}} {{ge .Count 3}} {{gt .Ratio 1}}",
+                "true true false",
+            ),
             ("{{len .Config.Env}}", "2"),
             ("{{upper .State.Status}}", "RUNNING"),
             ("{{.State.Status | upper}}", "RUNNING"),
@@ -170,7 +195,10 @@ mod tests {
             ("{{truncate .Id 3}}", "abc"),
             ("{{truncate .Id 30}}", "abc123"),
             ("{{printf \"%s-%d\" .Id .Count}}", "abc123-3"),
-            ("{{printf \"%-8s|%5d|%.2f|%q\" \"ab\" 7 .Ratio \"x\"}}", "ab      |    7|0.50|\"x\""),
+            (
+                "{{printf \"%-8s|%5d|%.2f|%q\" \"ab\" 7 .Ratio \"x\"}}",
+                "ab      |    7|0.50|\"x\"",
+            ),
             ("{{print \"a\" 1 2 \"b\"}}", "a1 2b"),
             ("{{println \"a\" 1}}", "a 1\n"),
             ("{{(index .Config.Env 0)}}", "A=1"),
@@ -184,7 +212,10 @@ mod tests {
             ("{{0x10}} {{-3}} {{1.5}}", "16 -3 1.5"),
             ("{{slice .Id 1 3}}", "bc"),
             ("{{range 3}}{{.}}{{end}}", "012"),
-            ("{{if eq .State.Status \"running\" \"paused\"}}active{{end}}", "active"),
+            (
+                "{{if eq .State.Status \"running\" \"paused\"}}active{{end}}",
+                "active",
+            ),
         ];
         for (src, want) in cases {
             assert_eq!(run(src).as_deref(), Ok(*want), "template {src:?}");
@@ -198,16 +229,26 @@ mod tests {
             ("{{if .A}}x", "template: :1: unexpected EOF"),
             ("{{end}}", "template: :1: unexpected {{end}}"),
             ("{{else}}", "template: :1: unexpected {{else}}"),
-            ("{{nosuch .A}}", "template: :1: function \"nosuch\" not defined"),
+            (
+                "{{nosuch .A}}",
+                "template: :1: function \"nosuch\" not defined",
+            ),
             ("{{$x}}", "template: :1: undefined variable \"$x\""),
             ("a\n{{.A | }}", "template: :2: missing command"),
             ("{{}}", "template: :1: missing value for command"),
             ("{{break}}", "template: :1: {{break}} outside {{range}}"),
             ("{{\"abc}}", "template: :1: unterminated quoted string"),
-            ("{{.A ^}}", "template: :1: unrecognized character in action: '^'"),
+            (
+                "{{.A ^}}",
+                "template: :1: unrecognized character in action: '^'",
+            ),
         ];
         for (src, want) in cases {
-            assert_eq!(Template::parse(src).map(|_| ()).map_err(|e| e.0), Err(want.to_string()), "{src:?}");
+            assert_eq!(
+                Template::parse(src).map(|_| ()).map_err(|e| e.0),
+                Err(want.to_string()),
+                "{src:?}"
+            );
         }
     }
 
@@ -220,7 +261,10 @@ mod tests {
         let t = Template::parse("{{.Foo}}").expect("parses");
         assert_eq!(
             t.execute(&data(), &strict).map_err(|e| e.0),
-            Err("template: :1:2: executing \"\" at <.Foo>: map has no entry for key \"Foo\"".to_string())
+            Err(
+                "template: :1:2: executing \"\" at <.Foo>: map has no entry for key \"Foo\""
+                    .to_string()
+            )
         );
         let ctx = Value::from(Struct::new("*formatter.ContainerContext").field("ID", "x"));
         let t = Template::parse("{{.ID}} {{.Foo}}").expect("parses");
@@ -228,12 +272,19 @@ mod tests {
             t.execute(&ctx, &ExecOptions::default()).map_err(|e| e.0),
             Err("template: :1:10: executing \"\" at <.Foo>: can't evaluate field Foo in type *formatter.ContainerContext".to_string())
         );
-        assert!(run("{{index .Config.Env 5}}").is_err_and(|e| e.contains("error calling index: index out of range: 5")));
-        assert!(run("{{.Id.Foo}}").is_err_and(|e| e.contains("can't evaluate field Foo in type string")));
-        assert!(run("{{.Config.Cmd.X}}").is_err_and(|e| e.contains("nil pointer evaluating interface {}.X")));
-        assert!(run("{{json}}").is_err_and(|e| e.contains("wrong number of args for json: want 1 got 0")));
-        assert!(run("{{range .Id}}{{end}}").is_err_and(|e| e.contains("range can't iterate over abc123")));
-        assert!(run("{{\"x\" 1}}").is_err_and(|e| e.contains("can't give argument to non-function")));
+        assert!(run("{{index .Config.Env 5}}")
+            .is_err_and(|e| e.contains("error calling index: index out of range: 5")));
+        assert!(run("{{.Id.Foo}}")
+            .is_err_and(|e| e.contains("can't evaluate field Foo in type string")));
+        assert!(run("{{.Config.Cmd.X}}")
+            .is_err_and(|e| e.contains("nil pointer evaluating interface {}.X")));
+        assert!(run("{{json}}")
+            .is_err_and(|e| e.contains("wrong number of args for json: want 1 got 0")));
+        assert!(run("{{range .Id}}{{end}}")
+            .is_err_and(|e| e.contains("range can't iterate over abc123")));
+        assert!(
+            run("{{\"x\" 1}}").is_err_and(|e| e.contains("can't give argument to non-function"))
+        );
         assert!(run("{{nil}}").is_err_and(|e| e.contains("nil is not a command")));
     }
 
@@ -271,8 +322,10 @@ mod tests {
             header: true,
             ..Default::default()
         };
-        let t = Template::parse("{{.ID}}\t{{.Label \"com.my-label\"}}\t{{upper .Names}}\t{{json .Names}}\t{{.Nope}}")
-            .expect("parses");
+        let t = Template::parse(
+            "{{.ID}}\t{{.Label \"com.my-label\"}}\t{{upper .Names}}\t{{json .Names}}\t{{.Nope}}",
+        )
+        .expect("parses");
         assert_eq!(
             t.execute(&header, &header_opts).map_err(|e| e.0),
             Ok("CONTAINER ID\tmy label\tNAMES\tNAMES\t<no value>".to_string())

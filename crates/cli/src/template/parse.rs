@@ -141,8 +141,7 @@ fn lex(src: &str) -> Result<Vec<Token>, TemplateError> {
             trim_next_text = false;
         }
         // "{{- " trims the whitespace before the action.
-        let trim_left = src[next..].starts_with("{{-")
-            && src[next + 3..].starts_with(is_space);
+        let trim_left = src[next..].starts_with("{{-") && src[next + 3..].starts_with(is_space);
         if trim_left {
             text = text.trim_end_matches(is_space);
         }
@@ -213,11 +212,17 @@ fn lex_action(
         let rest = &src[i..];
         if rest.starts_with(" -}}") || rest.starts_with("\t-}}") || rest.starts_with("\n-}}") {
             *trim_next_text = true;
-            toks.push(Token { tok: Tok::Right, pos: i });
+            toks.push(Token {
+                tok: Tok::Right,
+                pos: i,
+            });
             return Ok(i + 4);
         }
         if rest.starts_with("}}") {
-            toks.push(Token { tok: Tok::Right, pos: i });
+            toks.push(Token {
+                tok: Tok::Right,
+                pos: i,
+            });
             return Ok(i + 2);
         }
         let Some(c) = rest.chars().next() else {
@@ -234,7 +239,10 @@ fn lex_action(
                     push(toks, Tok::Space);
                 } else {
                     *trim_next_text = true;
-                    toks.push(Token { tok: Tok::Right, pos: i });
+                    toks.push(Token {
+                        tok: Tok::Right,
+                        pos: i,
+                    });
                     return Ok(i + 3);
                 }
             }
@@ -350,7 +358,10 @@ fn number_len(s: &str) -> usize {
     let n = s
         .char_indices()
         .take_while(|&(i, c)| {
-            c.is_ascii_alphanumeric() || c == '.' || c == '_' || ((c == '+' || c == '-') && i == 0)
+            c.is_ascii_alphanumeric()
+                || c == '.'
+                || c == '_'
+                || ((c == '+' || c == '-') && i == 0)
                 || ((c == '+' || c == '-') && i > 0 && matches!(s.as_bytes()[i - 1], b'e' | b'E'))
         })
         .count();
@@ -484,7 +495,9 @@ impl Parser<'_> {
                             let w = w.clone();
                             self.next();
                             if self.range_depth == 0 {
-                                return Err(self.err(kw.pos, &format!("{{{{{w}}}}} outside {{{{range}}}}")));
+                                return Err(
+                                    self.err(kw.pos, &format!("{{{{{w}}}}} outside {{{{range}}}}"))
+                                );
                             }
                             self.expect_right(&w)?;
                             list.push(if w == "break" {
@@ -493,13 +506,8 @@ impl Parser<'_> {
                                 Node::Continue
                             });
                         }
-                        Tok::Ident(w)
-                            if matches!(w.as_str(), "define" | "template" | "block") =>
-                        {
-                            return Err(self.err(
-                                kw.pos,
-                                &format!("{{{{{w}}}}} is not supported"),
-                            ));
+                        Tok::Ident(w) if matches!(w.as_str(), "define" | "template" | "block") => {
+                            return Err(self.err(kw.pos, &format!("{{{{{w}}}}} is not supported")));
                         }
                         _ => {
                             let pipe = self.pipeline(true, "command")?;
@@ -547,7 +555,9 @@ impl Parser<'_> {
                 // {{end}} also closes this one.
                 let kw = self.next_non_space();
                 match kw.tok {
-                    Tok::Ident(w) if (w == "if" && kind == "if") || (w == "with" && kind == "with") => {
+                    Tok::Ident(w)
+                        if (w == "if" && kind == "if") || (w == "with" && kind == "with") =>
+                    {
                         Some(vec![self.control(&w)?])
                     }
                     _ => return Err(self.err(pos, "unexpected {{else}} arguments")),
@@ -591,7 +601,9 @@ impl Parser<'_> {
                     self.next();
                     let second = self.next_non_space();
                     let Tok::Variable(second_name) = second.tok else {
-                        return Err(self.err(second.pos, &format!("too many declarations in {ctx}")));
+                        return Err(
+                            self.err(second.pos, &format!("too many declarations in {ctx}"))
+                        );
                     };
                     let decl = self.next_non_space();
                     if decl.tok != Tok::Declare || ctx != "range" {
@@ -625,7 +637,9 @@ impl Parser<'_> {
                     break;
                 }
                 Tok::Right | Tok::RParen | Tok::Eof => {
-                    return Err(self.err(t.pos, &format!("unexpected {} in {ctx}", describe(&t.tok))));
+                    return Err(
+                        self.err(t.pos, &format!("unexpected {} in {ctx}", describe(&t.tok)))
+                    );
                 }
                 _ => {}
             }
@@ -659,7 +673,9 @@ impl Parser<'_> {
                 Tok::Space | Tok::Right | Tok::RParen | Tok::Pipe => {}
                 ref other => {
                     let pos = self.peek().pos;
-                    return Err(self.err(pos, &format!("unexpected {} in operand", describe(other))));
+                    return Err(
+                        self.err(pos, &format!("unexpected {} in operand", describe(other)))
+                    );
                 }
             }
         }
@@ -679,9 +695,8 @@ impl Parser<'_> {
             Tok::Dot => Term::Dot,
             Tok::Str(s) => Term::Str(s),
             Tok::Char(c) => Term::Int(c),
-            Tok::Number(n) => parse_number(&n).ok_or_else(|| {
-                self.err(t.pos, &format!("illegal number syntax: {n:?}"))
-            })?,
+            Tok::Number(n) => parse_number(&n)
+                .ok_or_else(|| self.err(t.pos, &format!("illegal number syntax: {n:?}")))?,
             Tok::Ident(w) => match w.as_str() {
                 "true" => Term::Bool(true),
                 "false" => Term::Bool(false),
@@ -693,7 +708,12 @@ impl Parser<'_> {
                 let pipe = self.pipeline(false, "parenthesized pipeline")?;
                 Term::Pipe(Box::new(pipe), Vec::new())
             }
-            other => return Err(self.err(t.pos, &format!("unexpected {} in operand", describe(&other)))),
+            other => {
+                return Err(self.err(
+                    t.pos,
+                    &format!("unexpected {} in operand", describe(&other)),
+                ))
+            }
         };
         // Field chains directly following a term: `.A.B`, `$x.A`, `(...).A`.
         let mut kind = kind;
@@ -705,7 +725,15 @@ impl Parser<'_> {
                     chain.push(name)
                 }
                 Term::Dot => kind = Term::Field(vec![name]),
-                _ => return Err(self.err(t.pos, &format!("unexpected . after term {:?}", &self.src[t.pos..self.peek().pos]))),
+                _ => {
+                    return Err(self.err(
+                        t.pos,
+                        &format!(
+                            "unexpected . after term {:?}",
+                            &self.src[t.pos..self.peek().pos]
+                        ),
+                    ))
+                }
             }
         }
         let end = self.peek().pos;
@@ -723,11 +751,20 @@ fn parse_number(n: &str) -> Option<Term> {
         Some(d) => (true, d),
         None => (false, clean.strip_prefix('+').unwrap_or(&clean)),
     };
-    let radix_parsed = if let Some(h) = digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
+    let radix_parsed = if let Some(h) = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
         i64::from_str_radix(h, 16).ok()
-    } else if let Some(o) = digits.strip_prefix("0o").or_else(|| digits.strip_prefix("0O")) {
+    } else if let Some(o) = digits
+        .strip_prefix("0o")
+        .or_else(|| digits.strip_prefix("0O"))
+    {
         i64::from_str_radix(o, 8).ok()
-    } else if let Some(b) = digits.strip_prefix("0b").or_else(|| digits.strip_prefix("0B")) {
+    } else if let Some(b) = digits
+        .strip_prefix("0b")
+        .or_else(|| digits.strip_prefix("0B"))
+    {
         i64::from_str_radix(b, 2).ok()
     } else {
         digits.parse::<i64>().ok()

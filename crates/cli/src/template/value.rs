@@ -46,7 +46,10 @@ impl Struct {
     }
 
     pub fn get_method(&self, name: &str) -> Option<&Method> {
-        self.methods.iter().find(|(k, _)| *k == name).map(|(_, m)| m)
+        self.methods
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, m)| m)
     }
 }
 
@@ -240,7 +243,10 @@ impl Value {
             }
             Value::Float(f) => {
                 if f.is_finite() {
-                    out.push_str(&serde_json::Number::from_f64(*f).map_or_else(|| "null".to_string(), |n| n.to_string()));
+                    out.push_str(
+                        &serde_json::Number::from_f64(*f)
+                            .map_or_else(|| "null".to_string(), |n| n.to_string()),
+                    );
                 } else {
                     out.push_str("null");
                 }
@@ -296,7 +302,10 @@ fn go_float(f: f64) -> String {
         return if f > 0.0 { "+Inf" } else { "-Inf" }.to_string();
     }
     let sci = format!("{f:e}");
-    let exp: i32 = sci.split_once('e').and_then(|(_, e)| e.parse().ok()).unwrap_or(0);
+    let exp: i32 = sci
+        .split_once('e')
+        .and_then(|(_, e)| e.parse().ok())
+        .unwrap_or(0);
     if !(-4..21).contains(&exp) {
         let (m, _) = sci.split_once('e').unwrap_or((&sci, ""));
         let sign = if exp < 0 { '-' } else { '+' };
@@ -412,14 +421,23 @@ mod tests {
     fn keeps_key_order() {
         let v = Value::from_json(r#"{"b":1,"a":[true,null,"x"],"c":{"z":1.5,"y":"<"}}"#)
             .expect("valid json");
-        assert_eq!(v.to_json(false), r#"{"b":1,"a":[true,null,"x"],"c":{"z":1.5,"y":"<"}}"#);
-        assert_eq!(v.to_go_string(), "map[a:[true <nil> x] b:1 c:map[y:< z:1.5]]");
+        assert_eq!(
+            v.to_json(false),
+            r#"{"b":1,"a":[true,null,"x"],"c":{"z":1.5,"y":"<"}}"#
+        );
+        assert_eq!(
+            v.to_go_string(),
+            "map[a:[true <nil> x] b:1 c:map[y:< z:1.5]]"
+        );
     }
 
     #[test]
     fn struct_json_is_sorted_and_escaped() {
         let s = Struct::new("*x").field("Tag", "<none>").field("ID", "abc");
-        assert_eq!(Value::from(s).to_json(false), r#"{"ID":"abc","Tag":"\u003cnone\u003e"}"#);
+        assert_eq!(
+            Value::from(s).to_json(false),
+            r#"{"ID":"abc","Tag":"\u003cnone\u003e"}"#
+        );
     }
 
     #[test]

@@ -1,0 +1,276 @@
+//! Container commands other than the run family: `ps`, `stop`, `restart`,
+//! `kill`, `wait`, `rm`, `logs`.
+
+use futures_util::future::join_all;
+use futures_util::StreamExt;
+use hyper::Method;
+use serde_json::Value as Json;
+
+use super::seg;
+use crate::args::{KillArgs, LogsArgs, PsArgs, RmArgs, StopArgs, WaitArgs};
+use crate::client::{empty_body, Query};
+use crate::error::{self, CliError};
+use crate::formatter::{self, container as fmt, Format};
+use crate::stdcopy::{self, Demux, Sinks};
+use crate::template::{ExecOptions, Template};
+use crate::{output, timefmt, Ctx};
+
+/// `stop` (or `restart` when `restart` is set).
+pub async fn stop(ctx: &mut Ctx, a: StopArgs, restart: bool) -> Result<(), CliError> {
+    ctx.require_min_args(a.containers.len(), 1)?;
+    if a.time.is_some() && a.timeout.is_some() {
+        return Err(CliError::new(
+            "conflicting options: cannot specify both --timeout and --time",
+        ));
+    }
+    let client = ctx.client().await?;
+    let timeout = a.timeout.or(a.time);
+    // The signal parameter exists since API 1.42; older daemons reject unknown ones.
+    let signal = a.signal.filter(|_| client.version_at_least("1.42"));
+    let verb = if restart { "restart" } else { "stop" };
+    let query = Query::new()
+        .set_if(
+            timeout.is_some(),
+            "t",
+            timeout.unwrap_or_default().to_string(),
+        )
+        .set_if(
+            signal.is_some(),
+            "signal",
+            signal.clone().unwrap_or_default(),
+        );
+    let results = if restart {
+        // docker restarts one after the other.
+        let mut r = Vec::new();
+        for name in &a.containers {
+            r.push(
+                client
+                    .post(
+                        &query.to_path(&format!("/containers/{}/{verb}", seg(name))),
+                        None,
+                    )
+                    .await,
+            );
+        }
+        r
+    } else {
+        join_all(a.containers.iter().map(|name| {
+            let path = query.to_path(&format!("/containers/{}/{verb}", seg(name)));
+            let client = client.clone();
+            async move { client.post(&path, None).await }
+        }))
+        .await
+    };
+    report_each(&a.containers, results)
+}
+
+/// Prints each name that succeeded, in argument order; joins the errors.
+fn report_each<T>(
+    names: &[String],
+    results: Vec<Result<T, crate::client::ApiError>>,
+) -> Result<(), CliError> {
+    let mut errors = Vec::new();
+    for (name, r) in names.iter().zip(results) {
+        match r {
+            Ok(_) => output::outln(name),
+            Err(e) => errors.push(e.into()),
+        }
+    }
+    error::join(errors)
+}
+
+pub async fn kill(ctx: &mut Ctx, a: KillArgs) -> Result<(), CliError> {
+    ctx.require_min_args(a.containers.len(), 1)?;
+    let client = ctx.client().await?;
+    let query = Query::new().set_if(
+        a.signal.is_some(),
+        "signal",
+        a.signal.clone().unwrap_or_default(),
+    );
+    let results = join_all(a.containers.iter().map(|name| {
+        let path = query.to_path(&format!("/containers/{}/kill", seg(name)));
+        let client = client.clone();
+        async move { client.post(&path, None).await }
+    }))
+    .await;
+    report_each(&a.containers, results)
+}
+
+pub async fn wait(ctx: &mut Ctx, a: WaitArgs) -> Result<(), CliError> {
+    ctx.require_min_args(a.containers.len(), 1)?;
+    let client = ctx.client().await?;
+    let mut errors = Vec::new();
+    for name in &a.containers {
+        let result = async {
+            let body = client
+                .post(&format!("/containers/{}/wait", seg(name)), None)
+                .await?;
+            let v: Json =
+                serde_json::from_slice(&body).map_err(|e| CliError::new(e.to_string()))?;
+            if let Some(msg) = v["Error"]["Message"].as_str().filter(|m| !m.is_empty()) {
+                return Err(CliError::new(msg));
+            }
+            Ok::<i64, CliError>(v["StatusCode"].as_i64().unwrap_or(0))
+        }
+        .await;
+        match result {
+            Ok(code) => output::outln(&code.to_string()),
+            Err(e) => errors.push(e),
+        }
+    }
+    error::join(errors)
+}
+
+pub async fn rm(ctx: &mut Ctx, a: RmArgs) -> Result<(), CliError> {
+    ctx.require_min_args(a.containers.len(), 1)?;
+    let client = ctx.client().await?;
+    let query = Query::new()
+        .set_if(a.volumes, "v", "1")
+        .set_if(a.link, "link", "1")
+        .set_if(a.force, "force", "1");
+    let results = join_all(a.containers.iter().map(|name| {
+        let client = client.clone();
+        let name = name.trim_matches('/').to_string();
+        let path = query.to_path(&format!("/containers/{}", seg(&name)));
+        async move {
+            if name.is_empty() {
+                return Err((false, CliError::new("container name cannot be empty")));
+            }
+            client
+                .delete(&path)
+                .await
+                .map(|_| ())
+                .map_err(|e| (e.is_not_found(), CliError::from(e)))
+        }
+    }))
+    .await;
+    let mut errors = Vec::new();
+    for (name, r) in a.containers.iter().zip(results) {
+        match r {
+            Ok(()) => output::outln(name),
+            // `rm -f` of something already gone is not an error.
+            Err((true, _)) if a.force => {}
+            Err((_, e)) => errors.push(e),
+        }
+    }
+    error::join(errors)
+}
+
+pub async fn ps(ctx: &mut Ctx, a: PsArgs) -> Result<(), CliError> {
+    ctx.require_no_args(a.extra.len())?;
+    let source = a.format.clone().unwrap_or_default();
+    if !source.is_empty() && a.quiet {
+        output::errln(
+            "WARNING: Ignoring custom format, because both --format and --quiet are set.",
+        );
+    }
+    // docker parses the user's template up front to know whether it shows sizes.
+    let mut size = a.size.unwrap_or(false);
+    if !source.is_empty() {
+        let tmpl = Template::parse(&source)
+            .map_err(|e| CliError::new(format!("failed to parse template: {e}")))?;
+        tmpl.execute(
+            &fmt::row(&Json::Object(Default::default()), true),
+            &ExecOptions::default(),
+        )
+        .map_err(|e| CliError::new(format!("failed to execute template: {e}")))?;
+        if !a.quiet && a.size.is_none() && tmpl.reads_field("Size") {
+            size = true;
+        }
+    }
+    let limit = if a.latest && a.last == -1 { 1 } else { a.last };
+    let path = Query::new()
+        .set_if(a.all, "all", "1")
+        .set_if(limit > 0, "limit", limit.to_string())
+        .set_if(size, "size", "1")
+        .set_if(!a.filter.is_empty(), "filters", filters_json(&a.filter))
+        .to_path("/containers/json");
+    let client = ctx.client().await?;
+    let list: Vec<Json> = client.get_json(&path).await?;
+    let format = Format(fmt::format_for(&source, a.quiet, size));
+    let rows: Vec<_> = list.iter().map(|c| fmt::row(c, !a.no_trunc)).collect();
+    let text = formatter::render(&format, &fmt::header(), &rows).map_err(CliError::new)?;
+    output::out(&text);
+    Ok(())
+}
+
+/// `{"status":["running","exited"],"name":["web"]}`, values in flag order.
+pub fn filters_json(filters: &[(String, String)]) -> String {
+    let mut map: serde_json::Map<String, Json> = serde_json::Map::new();
+    for (k, v) in filters {
+        let entry = map
+            .entry(k.clone())
+            .or_insert_with(|| Json::Array(Vec::new()));
+        if let Json::Array(values) = entry {
+            if !values.iter().any(|x| x == v) {
+                values.push(Json::String(v.clone()));
+            }
+        }
+    }
+    Json::Object(map).to_string()
+}
+
+pub async fn logs(ctx: &mut Ctx, a: LogsArgs) -> Result<(), CliError> {
+    ctx.require_exact_args(a.containers.len(), 1)?;
+    let client = ctx.client().await?;
+    let info: Json = client
+        .get_json(&format!("/containers/{}/json", seg(&a.containers[0])))
+        .await?;
+    let id = info["Id"].as_str().unwrap_or(&a.containers[0]).to_string();
+    let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
+    let now = chrono::Local::now();
+    let since = match &a.since {
+        Some(s) if !s.is_empty() => Some(
+            timefmt::get_timestamp(s, now)
+                .map_err(|e| CliError::new(format!("invalid value for \"since\": {e}")))?,
+        ),
+        _ => None,
+    };
+    let until = match &a.until {
+        Some(s) if !s.is_empty() => Some(
+            timefmt::get_timestamp(s, now)
+                .map_err(|e| CliError::new(format!("invalid value for \"until\": {e}")))?,
+        ),
+        _ => None,
+    };
+    let path = Query::new()
+        .set("stdout", "1")
+        .set("stderr", "1")
+        .set_if(since.is_some(), "since", since.unwrap_or_default())
+        .set_if(until.is_some(), "until", until.unwrap_or_default())
+        .set_if(a.timestamps, "timestamps", "1")
+        .set_if(a.details, "details", "1")
+        .set_if(a.follow, "follow", "1")
+        .set("tail", a.tail.clone())
+        .to_path(&format!("/containers/{}/logs", seg(&id)));
+    let mut stream = client.stream(Method::GET, &path, empty_body(), &[]).await?;
+    let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+    let mut sinks = Sinks {
+        stdout: &mut out,
+        stderr: &mut err,
+    };
+    let mut demux = Demux::new();
+    while let Some(chunk) = stream.next().await {
+        stdcopy::write_chunk(&mut demux, &chunk?, tty, &mut sinks)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_group_by_key() {
+        let f = vec![
+            ("status".to_string(), "running".to_string()),
+            ("name".to_string(), "web".to_string()),
+            ("status".to_string(), "exited".to_string()),
+            ("status".to_string(), "running".to_string()),
+        ];
+        assert_eq!(
+            filters_json(&f),
+            r#"{"name":["web"],"status":["running","exited"]}"#
+        );
+    }
+}

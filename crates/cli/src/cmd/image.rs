@@ -1,0 +1,287 @@
+//! Image commands: `images`, `tag`, `rmi`, `history`, `import`, `pull`.
+
+use hyper::Method;
+use serde_json::Value as Json;
+
+use super::container::filters_json;
+use super::{progress, run::pull_path, seg};
+use crate::args::{HistoryArgs, ImagesArgs, ImportArgs, PullArgs, RmiArgs, TagArgs};
+use crate::client::{empty_body, reader_body, Body, Query};
+use crate::error::{self, go_io_error, CliError};
+use crate::formatter::{self, image as fmt, Format};
+use crate::reference::Reference;
+use crate::{output, Ctx};
+
+/// `images` / `image ls`; `called_as_images` enables docker's hint for
+/// `berth images ls` typed instead of `berth image ls`.
+pub async fn images(ctx: &mut Ctx, a: ImagesArgs, called_as_images: bool) -> Result<(), CliError> {
+    ctx.require_max_args(a.reference.len(), 1)?;
+    let mut filters = a.filter.clone();
+    let match_name = a.reference.first().cloned();
+    if let Some(name) = &match_name {
+        filters.push(("reference".to_string(), name.clone()));
+    }
+    let path = Query::new()
+        .set_if(a.all, "all", "1")
+        .set_if(!filters.is_empty(), "filters", filters_json(&filters))
+        .to_path("/images/json");
+    let client = ctx.client().await?;
+    let mut list: Vec<Json> = client.get_json(&path).await?;
+    if !a.all {
+        // Dangling images are hidden unless asked for with a filter.
+        let dangling: Vec<&str> = filters
+            .iter()
+            .filter(|(k, _)| k == "dangling")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        if dangling.is_empty() || dangling.contains(&"false") {
+            list.retain(|img| !fmt::is_dangling(img));
+        }
+    }
+    let source = a.format.clone().unwrap_or_else(|| "table".to_string());
+    let format = Format(fmt::images_format(&source, a.quiet, a.digests));
+    let uses_digest = format.0.contains("{{.Digest}}");
+    let rows: Vec<_> = list
+        .iter()
+        .flat_map(|img| fmt::image_rows(img, !a.no_trunc, a.digests, uses_digest))
+        .collect();
+    let text = formatter::render(&format, &fmt::images_header(), &rows).map_err(CliError::new)?;
+    output::out(&text);
+    if list.is_empty() && called_as_images {
+        if let Some(name) = match_name.filter(|n| {
+            [
+                "build", "history", "import", "inspect", "list", "load", "ls", "prune", "pull",
+                "push", "rm", "save", "tag",
+            ]
+            .contains(&n.as_str())
+        }) {
+            output::errln(&format!(
+                "No images found matching \"{name}\": did you mean \"berth image {name}\"?"
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub async fn tag(ctx: &mut Ctx, a: TagArgs) -> Result<(), CliError> {
+    ctx.require_exact_args(a.args.len(), 2)?;
+    let (source, target) = (&a.args[0], &a.args[1]);
+    let bad = |r: &str, e: &dyn std::fmt::Display| {
+        CliError::new(format!(
+            "Error parsing reference: \"{r}\" is not a valid repository/tag: {e}"
+        ))
+    };
+    // The source may also be an image ID.
+    if !is_image_id(source) {
+        Reference::parse(source).map_err(|e| bad(source, &e))?;
+    }
+    let target_ref = Reference::parse(target).map_err(|e| bad(target, &e))?;
+    if target_ref.digest.is_some() {
+        return Err(CliError::new(
+            "refusing to create a tag with a digest reference",
+        ));
+    }
+    let target_ref = target_ref.with_default_tag();
+    let path = Query::new()
+        .set("repo", target_ref.familiar_name())
+        .set("tag", target_ref.tag.clone().unwrap_or_default())
+        .to_path(&format!("/images/{}/tag", seg(source)));
+    let client = ctx.client().await?;
+    client.post(&path, None).await?;
+    Ok(())
+}
+
+fn is_image_id(s: &str) -> bool {
+    let hex = s.strip_prefix("sha256:").unwrap_or(s);
+    !hex.is_empty()
+        && hex.len() <= 64
+        && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+pub async fn rmi(ctx: &mut Ctx, a: RmiArgs) -> Result<(), CliError> {
+    ctx.require_min_args(a.images.len(), 1)?;
+    let client = ctx.client().await?;
+    let mut errors = Vec::new();
+    let mut fatal = false;
+    for image in &a.images {
+        let path = Query::new()
+            .set_if(a.force, "force", "1")
+            .set_if(a.no_prune, "noprune", "1")
+            .to_path(&format!("/images/{}", seg(image)));
+        match client.delete(&path).await {
+            Ok(body) => {
+                let items: Vec<Json> = serde_json::from_slice(&body).unwrap_or_default();
+                for item in items {
+                    match item["Deleted"].as_str().filter(|d| !d.is_empty()) {
+                        Some(d) => output::outln(&format!("Deleted: {d}")),
+                        None => output::outln(&format!(
+                            "Untagged: {}",
+                            item["Untagged"].as_str().unwrap_or_default()
+                        )),
+                    }
+                }
+            }
+            Err(e) => {
+                if !e.is_not_found() {
+                    fatal = true;
+                }
+                errors.push(CliError::from(e));
+            }
+        }
+    }
+    match error::join(errors) {
+        Err(e) if a.force && !fatal => {
+            // With -f, missing images are reported but do not fail the command.
+            output::errln(&e.message);
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+pub async fn history(ctx: &mut Ctx, a: HistoryArgs) -> Result<(), CliError> {
+    ctx.require_exact_args(a.images.len(), 1)?;
+    let client = ctx.client().await?;
+    let path = Query::new()
+        .set_if(
+            a.platform.is_some(),
+            "platform",
+            platform_json(a.platform.as_deref().unwrap_or_default()),
+        )
+        .to_path(&format!("/images/{}/history", seg(&a.images[0])));
+    let items: Vec<Json> = client.get_json(&path).await?;
+    let source = a.format.clone().unwrap_or_else(|| "table".to_string());
+    let format = Format(fmt::history_format(&source, a.quiet, a.human));
+    let rows: Vec<_> = items
+        .iter()
+        .map(|h| fmt::history_row(h, !a.no_trunc, a.human))
+        .collect();
+    let text = formatter::render(&format, &fmt::history_header(), &rows).map_err(CliError::new)?;
+    output::out(&text);
+    Ok(())
+}
+
+/// The API's JSON form of "os[/arch[/variant]]".
+fn platform_json(p: &str) -> String {
+    let mut parts = p.splitn(3, '/');
+    let mut m = serde_json::Map::new();
+    for key in ["os", "architecture", "variant"] {
+        if let Some(v) = parts.next().filter(|v| !v.is_empty()) {
+            m.insert(key.to_string(), Json::String(v.to_string()));
+        }
+    }
+    Json::Object(m).to_string()
+}
+
+pub async fn import(ctx: &mut Ctx, a: ImportArgs) -> Result<(), CliError> {
+    ctx.require_min_args(a.args.len(), 1)?;
+    ctx.require_max_args(a.args.len(), 2)?;
+    let source = a.args[0].clone();
+    let reference = a.args.get(1).cloned();
+    // The daemon takes repository and tag separately.
+    let (repo, tag) = match &reference {
+        Some(r) => {
+            let parsed = Reference::parse(r).map_err(|e| CliError::new(e.to_string()))?;
+            match (&parsed.tag, r.rfind(':')) {
+                (Some(t), Some(i)) => (Some(r[..i].to_string()), Some(t.clone())),
+                _ => (Some(r.clone()), None),
+            }
+        }
+        None => (None, None),
+    };
+    let is_url = source.starts_with("http://") || source.starts_with("https://");
+    let (from_src, body): (String, Body) = if source == "-" {
+        ("-".to_string(), reader_body(tokio::io::stdin()))
+    } else if is_url {
+        (source.clone(), empty_body())
+    } else {
+        let file = tokio::fs::File::open(&source)
+            .await
+            .map_err(|e| CliError::new(format!("open {source}: {}", go_io_error(&e))))?;
+        ("-".to_string(), reader_body(file))
+    };
+    let mut query = Query::new()
+        .set("fromSrc", from_src)
+        .set_if(repo.is_some(), "repo", repo.unwrap_or_default())
+        .set_if(tag.is_some(), "tag", tag.unwrap_or_default())
+        .set_if(
+            a.message.is_some(),
+            "message",
+            a.message.clone().unwrap_or_default(),
+        )
+        .set_if(
+            a.platform.is_some(),
+            "platform",
+            a.platform.clone().unwrap_or_default(),
+        );
+    for change in &a.change {
+        query = query.set("changes", change.clone());
+    }
+    let client = ctx.client().await?;
+    let stream = client
+        .stream(
+            Method::POST,
+            &query.to_path("/images/create"),
+            body,
+            &[("content-type", "application/x-tar")],
+        )
+        .await?;
+    progress::display(stream, &mut std::io::stdout()).await
+}
+
+pub async fn pull(ctx: &mut Ctx, a: PullArgs) -> Result<(), CliError> {
+    ctx.require_exact_args(a.names.len(), 1)?;
+    let name = &a.names[0];
+    let r = Reference::parse(name).map_err(|e| CliError::new(e.to_string()))?;
+    let name_only = r.tag.is_none() && r.digest.is_none();
+    if a.all_tags && !name_only {
+        return Err(CliError::new("tag can't be used with --all-tags/-a"));
+    }
+    let r = if !a.all_tags && name_only {
+        if !a.quiet {
+            output::outln("Using default tag: latest");
+        }
+        r.with_default_tag()
+    } else {
+        r
+    };
+    let path =
+        pull_path(&r.to_string(), a.all_tags, a.platform.as_deref()).map_err(CliError::new)?;
+    let client = ctx.client().await?;
+    let stream = client
+        .stream(Method::POST, &path, empty_body(), &[])
+        .await?;
+    if a.quiet {
+        progress::display(stream, &mut std::io::sink()).await?;
+    } else {
+        progress::display(stream, &mut std::io::stdout()).await?;
+    }
+    output::outln(&r.to_string());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_ids() {
+        assert!(is_image_id("d644867353d2"));
+        assert!(is_image_id(
+            "sha256:d644867353d275c95044321018dbe521dbda88adc6c78a87c33bd5b3b3ddbbd8"
+        ));
+        assert!(!is_image_id("busybox"));
+    }
+
+    #[test]
+    fn platforms() {
+        assert_eq!(
+            platform_json("linux/amd64"),
+            r#"{"architecture":"amd64","os":"linux"}"#
+        );
+        assert_eq!(
+            platform_json("linux/arm/v7"),
+            r#"{"architecture":"arm","os":"linux","variant":"v7"}"#
+        );
+    }
+}

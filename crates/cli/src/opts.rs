@@ -1,0 +1,537 @@
+//! Turns `run`/`create` flags into the `POST /containers/create` body, as
+//! docker's `parse()` in cli/command/container/opts.go does.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value};
+
+use crate::args::ContainerFlags;
+use crate::error::go_io_error;
+
+/// What `run`/`create` send, plus the attach choices the CLI acts on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerConfig {
+    /// The request body.
+    pub body: Value,
+    pub attach_stdin: bool,
+    pub attach_stdout: bool,
+    pub attach_stderr: bool,
+    pub tty: bool,
+}
+
+/// Builds the create request. `detach` clears the attach settings as `run -d` does.
+pub fn build(
+    flags: &ContainerFlags,
+    image: &str,
+    cmd: &[String],
+    auto_remove: bool,
+    detach: bool,
+    lookup_env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ContainerConfig, String> {
+    let has = |s: &str| flags.attach.iter().any(|a| a == s);
+    let mut attach_stdin = has("stdin") || flags.interactive;
+    let mut attach_stdout = has("stdout");
+    let mut attach_stderr = has("stderr");
+    if flags.attach.is_empty() {
+        attach_stdout = true;
+        attach_stderr = true;
+    }
+    if detach {
+        attach_stdin = false;
+        attach_stdout = false;
+        attach_stderr = false;
+    }
+
+    let mut env = Vec::new();
+    for file in &flags.env_file {
+        env.extend(parse_kv_file(file, Some(lookup_env))?);
+    }
+    for e in &flags.env {
+        env.push(expand_env(e, lookup_env));
+    }
+    let mut label_lines = Vec::new();
+    for file in &flags.label_file {
+        label_lines.extend(parse_kv_file(file, None)?);
+    }
+    label_lines.extend(flags.label.iter().cloned());
+    let labels: BTreeMap<String, String> = label_lines
+        .iter()
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap_or((l, ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect();
+
+    if auto_remove
+        && flags
+            .restart
+            .as_deref()
+            .is_some_and(|r| !r.is_empty() && r != "no")
+    {
+        return Err("conflicting options: cannot specify both --restart and --rm".to_string());
+    }
+    for opt in &flags.security_opt {
+        validate_security_opt(opt)?;
+    }
+
+    let mut config = Map::new();
+    config.insert(
+        "Hostname".into(),
+        json!(flags.hostname.clone().unwrap_or_default()),
+    );
+    config.insert("User".into(), json!(flags.user.clone().unwrap_or_default()));
+    config.insert("AttachStdin".into(), json!(attach_stdin));
+    config.insert("AttachStdout".into(), json!(attach_stdout));
+    config.insert("AttachStderr".into(), json!(attach_stderr));
+    config.insert("Tty".into(), json!(flags.tty));
+    config.insert("OpenStdin".into(), json!(flags.interactive));
+    // Closing stdin at client disconnect only makes sense when it is attached.
+    config.insert("StdinOnce".into(), json!(flags.interactive && attach_stdin));
+    config.insert("Env".into(), json!(env));
+    config.insert(
+        "Cmd".into(),
+        if cmd.is_empty() {
+            Value::Null
+        } else {
+            json!(cmd)
+        },
+    );
+    config.insert("Image".into(), json!(image));
+    config.insert(
+        "WorkingDir".into(),
+        json!(flags.workdir.clone().unwrap_or_default()),
+    );
+    config.insert("Labels".into(), json!(labels));
+    // `--entrypoint ""` resets the image's entrypoint, which the API spells [""].
+    if let Some(ep) = &flags.entrypoint {
+        config.insert("Entrypoint".into(), json!([ep]));
+    }
+    if let Some(sig) = &flags.stop_signal {
+        config.insert("StopSignal".into(), json!(sig));
+    }
+    if let Some(t) = flags.stop_timeout {
+        config.insert("StopTimeout".into(), json!(t));
+    }
+
+    let (binds, volumes) = split_volumes(&flags.volume)?;
+    if !volumes.is_empty() {
+        let v: Map<String, Value> = volumes.into_iter().map(|v| (v, json!({}))).collect();
+        config.insert("Volumes".into(), Value::Object(v));
+    }
+
+    let mut host = Map::new();
+    host.insert("AutoRemove".into(), json!(auto_remove));
+    host.insert("Privileged".into(), json!(flags.privileged));
+    host.insert("ReadonlyRootfs".into(), json!(flags.read_only));
+    host.insert(
+        "NetworkMode".into(),
+        json!(flags.network.clone().unwrap_or_else(|| "default".into())),
+    );
+    if !binds.is_empty() {
+        host.insert("Binds".into(), json!(binds));
+    }
+    if !flags.cap_add.is_empty() {
+        host.insert("CapAdd".into(), json!(flags.cap_add));
+    }
+    if !flags.cap_drop.is_empty() {
+        host.insert("CapDrop".into(), json!(flags.cap_drop));
+    }
+    if !flags.security_opt.is_empty() {
+        host.insert("SecurityOpt".into(), json!(flags.security_opt));
+    }
+    if let Some(init) = flags.init {
+        host.insert("Init".into(), json!(init));
+    }
+    if let Some(m) = flags.memory {
+        host.insert("Memory".into(), json!(m));
+    }
+    if let Some(c) = flags.cpus {
+        host.insert("NanoCpus".into(), json!(c));
+    }
+    if let Some(p) = flags.pids_limit {
+        host.insert("PidsLimit".into(), json!(p));
+    }
+    if let Some(r) = &flags.restart {
+        host.insert("RestartPolicy".into(), parse_restart_policy(r)?);
+    }
+
+    let mut body = Map::new();
+    body.extend(config);
+    body.insert("HostConfig".into(), Value::Object(host));
+    if let Some(net) = &flags.network {
+        if is_user_defined_network(net) {
+            body.insert(
+                "NetworkingConfig".into(),
+                json!({"EndpointsConfig": {net: {}}}),
+            );
+        }
+    }
+    Ok(ContainerConfig {
+        body: Value::Object(body),
+        attach_stdin,
+        attach_stdout,
+        attach_stderr,
+        tty: flags.tty,
+    })
+}
+
+/// `-e KEY` without a value takes KEY from the client's environment.
+fn expand_env(e: &str, lookup_env: &dyn Fn(&str) -> Option<String>) -> String {
+    if e.contains('=') {
+        return e.to_string();
+    }
+    match lookup_env(e) {
+        Some(v) => format!("{e}={v}"),
+        None => e.to_string(),
+    }
+}
+
+/// Reads an env or label file: `KEY=value` lines, `#` comments, blank lines.
+/// For env files a bare `KEY` is taken from the environment (or dropped).
+pub fn parse_kv_file(
+    path: &str,
+    lookup_env: Option<&dyn Fn(&str) -> Option<String>>,
+) -> Result<Vec<String>, String> {
+    let data = std::fs::read(path).map_err(|e| format!("open {path}: {}", go_io_error(&e)))?;
+    parse_kv_text(path, &data, lookup_env)
+}
+
+fn parse_kv_text(
+    path: &str,
+    data: &[u8],
+    lookup_env: Option<&dyn Fn(&str) -> Option<String>>,
+) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for (n, raw) in data.split(|&b| b == b'\n').enumerate() {
+        let line = std::str::from_utf8(raw).map_err(|_| {
+            format!(
+                "env file {path} contains invalid utf8 bytes at line {}",
+                n + 1
+            )
+        })?;
+        let line = if n == 0 {
+            line.trim_start_matches('\u{feff}')
+        } else {
+            line
+        };
+        let line = line.trim_start();
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, value) = match line.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (line, None),
+        };
+        if key.contains(char::is_whitespace) {
+            return Err(format!("variable '{key}' contains whitespaces"));
+        }
+        if key.is_empty() {
+            return Err(format!("no variable name on line '{line}'"));
+        }
+        match value {
+            Some(v) => out.push(format!("{key}={v}")),
+            None => match lookup_env {
+                Some(lookup) => {
+                    if let Some(v) = lookup(key) {
+                        out.push(format!("{}={v}", key.trim()));
+                    }
+                }
+                None => out.push(key.to_string()),
+            },
+        }
+    }
+    Ok(out)
+}
+
+/// Splits `-v` values into bind mounts (`src:dst[:opts]`) and anonymous volumes (`/dst`).
+fn split_volumes(volumes: &[String]) -> Result<(Vec<String>, Vec<String>), String> {
+    let mut binds = Vec::new();
+    let mut anonymous = Vec::new();
+    for v in volumes {
+        if v.is_empty() {
+            return Err("invalid empty volume spec".to_string());
+        }
+        if v.contains(':') {
+            binds.push(v.clone());
+        } else {
+            if !v.starts_with('/') {
+                return Err(format!("invalid volume specification: '{v}'"));
+            }
+            anonymous.push(v.clone());
+        }
+    }
+    Ok((binds, anonymous))
+}
+
+/// `--restart no|always|unless-stopped|on-failure[:max-retries]`.
+fn parse_restart_policy(policy: &str) -> Result<Value, String> {
+    if policy.is_empty() {
+        return Ok(json!({"Name": "no", "MaximumRetryCount": 0}));
+    }
+    let (name, count) = match policy.split_once(':') {
+        Some((n, c)) => {
+            let c: i64 = c.parse().map_err(|_| {
+                format!(
+                    "invalid restart policy format: maximum retry count must be an integer: {c}"
+                )
+            })?;
+            (n, c)
+        }
+        None => (policy, 0),
+    };
+    match name {
+        "no" | "always" | "unless-stopped" if count != 0 => {
+            Err(format!("invalid restart policy format: maximum retry count can only be used with 'on-failure'"))
+        }
+        "no" | "always" | "unless-stopped" | "on-failure" => {
+            Ok(json!({"Name": name, "MaximumRetryCount": count}))
+        }
+        _ => Err(format!("invalid restart policy format: unknown policy '{name}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'")),
+    }
+}
+
+fn validate_security_opt(opt: &str) -> Result<(), String> {
+    if opt == "no-new-privileges" {
+        return Ok(());
+    }
+    let value = opt
+        .split_once('=')
+        .or_else(|| opt.split_once(':'))
+        .map(|(_, v)| v);
+    match value {
+        Some(v) if !v.is_empty() => Ok(()),
+        _ => Err(format!("invalid --security-opt: {opt:?}")),
+    }
+}
+
+fn is_user_defined_network(n: &str) -> bool {
+    !matches!(n, "default" | "bridge" | "host" | "none") && !n.starts_with("container:")
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    #[command(disable_help_flag = true)]
+    struct Wrap {
+        #[command(flatten)]
+        flags: ContainerFlags,
+    }
+
+    fn flags(args: &[&str]) -> ContainerFlags {
+        Wrap::try_parse_from(std::iter::once("x").chain(args.iter().copied()))
+            .expect("valid flags")
+            .flags
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn defaults_attach_stdout_and_stderr() {
+        let c = build(&flags(&[]), "busybox", &[], false, false, &no_env).expect("builds");
+        assert!(!c.attach_stdin && c.attach_stdout && c.attach_stderr);
+        assert_eq!(c.body["Image"], "busybox");
+        assert_eq!(c.body["Cmd"], Value::Null);
+        assert_eq!(c.body["HostConfig"]["NetworkMode"], "default");
+        assert_eq!(c.body["StdinOnce"], false);
+        assert!(c.body.get("Entrypoint").is_none());
+    }
+
+    #[test]
+    fn interactive_attaches_stdin() {
+        let c = build(
+            &flags(&["-i", "-t"]),
+            "img",
+            &["sh".into()],
+            true,
+            false,
+            &no_env,
+        )
+        .expect("builds");
+        assert!(c.attach_stdin && c.tty);
+        assert_eq!(c.body["OpenStdin"], true);
+        assert_eq!(c.body["StdinOnce"], true);
+        assert_eq!(c.body["Tty"], true);
+        assert_eq!(c.body["Cmd"], json!(["sh"]));
+        assert_eq!(c.body["HostConfig"]["AutoRemove"], true);
+    }
+
+    #[test]
+    fn explicit_attach_and_detach() {
+        let c =
+            build(&flags(&["-a", "stderr"]), "img", &[], false, false, &no_env).expect("builds");
+        assert!(!c.attach_stdout && c.attach_stderr);
+        let c = build(&flags(&["-i"]), "img", &[], false, true, &no_env).expect("builds");
+        assert!(!c.attach_stdin && !c.attach_stdout && !c.attach_stderr);
+        assert_eq!(c.body["StdinOnce"], false);
+    }
+
+    #[test]
+    fn maps_resource_and_security_flags() {
+        let f = flags(&[
+            "-m",
+            "512m",
+            "--cpus",
+            "1.5",
+            "--pids-limit",
+            "100",
+            "--cap-add",
+            "NET_ADMIN",
+            "--cap-drop",
+            "ALL",
+            "--security-opt",
+            "no-new-privileges",
+            "--privileged",
+            "--read-only",
+            "--init",
+            "--stop-timeout",
+            "5",
+            "--stop-signal",
+            "SIGINT",
+            "-w",
+            "/tmp",
+            "-u",
+            "1000:1000",
+            "-h",
+            "box",
+            "--entrypoint",
+            "",
+            "-l",
+            "a=b",
+            "-l",
+            "c",
+            "--network",
+            "mynet",
+            "-v",
+            "/data",
+            "-v",
+            "/h:/c:ro",
+            "--restart",
+            "on-failure:3",
+        ]);
+        let c = build(&f, "img", &[], false, false, &no_env).expect("builds");
+        let h = &c.body["HostConfig"];
+        assert_eq!(h["Memory"], 512 * 1024 * 1024);
+        assert_eq!(h["NanoCpus"], 1_500_000_000i64);
+        assert_eq!(h["PidsLimit"], 100);
+        assert_eq!(h["CapAdd"], json!(["NET_ADMIN"]));
+        assert_eq!(h["CapDrop"], json!(["ALL"]));
+        assert_eq!(h["SecurityOpt"], json!(["no-new-privileges"]));
+        assert_eq!(
+            (
+                h["Privileged"].clone(),
+                h["ReadonlyRootfs"].clone(),
+                h["Init"].clone()
+            ),
+            (json!(true), json!(true), json!(true))
+        );
+        assert_eq!(h["NetworkMode"], "mynet");
+        assert_eq!(h["Binds"], json!(["/h:/c:ro"]));
+        assert_eq!(
+            h["RestartPolicy"],
+            json!({"Name": "on-failure", "MaximumRetryCount": 3})
+        );
+        assert_eq!(c.body["Volumes"], json!({"/data": {}}));
+        assert_eq!(c.body["StopTimeout"], 5);
+        assert_eq!(c.body["StopSignal"], "SIGINT");
+        assert_eq!(c.body["WorkingDir"], "/tmp");
+        assert_eq!(c.body["User"], "1000:1000");
+        assert_eq!(c.body["Hostname"], "box");
+        assert_eq!(c.body["Entrypoint"], json!([""]));
+        assert_eq!(c.body["Labels"], json!({"a": "b", "c": ""}));
+        assert_eq!(
+            c.body["NetworkingConfig"],
+            json!({"EndpointsConfig": {"mynet": {}}})
+        );
+    }
+
+    #[test]
+    fn env_from_flags_and_environment() {
+        let lookup = |k: &str| (k == "HOME").then(|| "/root".to_string());
+        let c = build(
+            &flags(&["-e", "A=1", "-e", "HOME", "-e", "MISSING"]),
+            "img",
+            &[],
+            false,
+            false,
+            &lookup,
+        )
+        .expect("builds");
+        assert_eq!(c.body["Env"], json!(["A=1", "HOME=/root", "MISSING"]));
+    }
+
+    #[test]
+    fn kv_files() {
+        let lookup = |k: &str| (k == "USER").then(|| "me".to_string());
+        let text = b"\xef\xbb\xbf# comment\n\n  A=1\nB= spaced \nUSER\nNOPE\r\n";
+        assert_eq!(
+            parse_kv_text("f", text, Some(&lookup)),
+            Ok(vec![
+                "A=1".to_string(),
+                "B= spaced ".to_string(),
+                "USER=me".to_string()
+            ])
+        );
+        assert_eq!(
+            parse_kv_text("f", b"label\n", None),
+            Ok(vec!["label".to_string()])
+        );
+        assert_eq!(
+            parse_kv_text("f", b"BAD KEY=1\n", None),
+            Err("variable 'BAD KEY' contains whitespaces".to_string())
+        );
+        assert_eq!(
+            parse_kv_file("/nonexistent/env", None),
+            Err("open /nonexistent/env: no such file or directory".to_string())
+        );
+    }
+
+    #[test]
+    fn conflicting_and_invalid_options() {
+        assert_eq!(
+            build(
+                &flags(&["--restart", "always"]),
+                "img",
+                &[],
+                true,
+                false,
+                &no_env
+            )
+            .map(|_| ()),
+            Err("conflicting options: cannot specify both --restart and --rm".to_string())
+        );
+        assert!(build(
+            &flags(&["--security-opt", "label"]),
+            "img",
+            &[],
+            false,
+            false,
+            &no_env
+        )
+        .is_err());
+        assert!(build(
+            &flags(&["--restart", "sometimes"]),
+            "img",
+            &[],
+            false,
+            false,
+            &no_env
+        )
+        .is_err());
+        assert!(build(
+            &flags(&["-v", "relative"]),
+            "img",
+            &[],
+            false,
+            false,
+            &no_env
+        )
+        .is_err());
+    }
+}
