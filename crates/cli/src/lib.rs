@@ -155,20 +155,6 @@ impl Ctx {
         ))
     }
 
-    /// cobra's `RequiresRangeArgs`.
-    pub fn require_range_args(&self, got: usize, min: usize, max: usize) -> Result<(), CliError> {
-        if (min..=max).contains(&got) {
-            return Ok(());
-        }
-        Err(self.usage_error(
-            &format!(
-                "requires at least {min} and at most {max} {}",
-                plural("argument", max)
-            ),
-            "Run",
-        ))
-    }
-
     /// cobra's `NoArgs`.
     pub fn require_no_args(&self, got: usize) -> Result<(), CliError> {
         if got == 0 {

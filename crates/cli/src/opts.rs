@@ -8,6 +8,9 @@ use serde_json::{json, Map, Value};
 use crate::args::ContainerFlags;
 use crate::error::go_io_error;
 
+/// Looks a variable up in the client's environment.
+type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 /// What `run`/`create` send, plus the attach choices the CLI acts on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContainerConfig {
@@ -188,10 +191,7 @@ fn expand_env(e: &str, lookup_env: &dyn Fn(&str) -> Option<String>) -> String {
 
 /// Reads an env or label file: `KEY=value` lines, `#` comments, blank lines.
 /// For env files a bare `KEY` is taken from the environment (or dropped).
-pub fn parse_kv_file(
-    path: &str,
-    lookup_env: Option<&dyn Fn(&str) -> Option<String>>,
-) -> Result<Vec<String>, String> {
+pub fn parse_kv_file(path: &str, lookup_env: Option<EnvLookup<'_>>) -> Result<Vec<String>, String> {
     let data = std::fs::read(path).map_err(|e| format!("open {path}: {}", go_io_error(&e)))?;
     parse_kv_text(path, &data, lookup_env)
 }
@@ -199,7 +199,7 @@ pub fn parse_kv_file(
 fn parse_kv_text(
     path: &str,
     data: &[u8],
-    lookup_env: Option<&dyn Fn(&str) -> Option<String>>,
+    lookup_env: Option<EnvLookup<'_>>,
 ) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     for (n, raw) in data.split(|&b| b == b'\n').enumerate() {
@@ -282,7 +282,7 @@ fn parse_restart_policy(policy: &str) -> Result<Value, String> {
     };
     match name {
         "no" | "always" | "unless-stopped" if count != 0 => {
-            Err(format!("invalid restart policy format: maximum retry count can only be used with 'on-failure'"))
+            Err("invalid restart policy format: maximum retry count can only be used with 'on-failure'".to_string())
         }
         "no" | "always" | "unless-stopped" | "on-failure" => {
             Ok(json!({"Name": name, "MaximumRetryCount": count}))

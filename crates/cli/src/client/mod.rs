@@ -55,14 +55,6 @@ impl ApiError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, ApiError::Daemon { status: 404, .. })
     }
-
-    /// The daemon's own message, without the "Error response from daemon" prefix.
-    pub fn daemon_message(&self) -> Option<&str> {
-        match self {
-            ApiError::Daemon { message, .. } => Some(message),
-            _ => None,
-        }
-    }
 }
 
 fn protocol(e: impl std::fmt::Display) -> ApiError {
@@ -118,11 +110,6 @@ impl Client {
             host,
             version: API_VERSION.to_string(),
         }
-    }
-
-    /// The daemon address as the user gave it ("unix:///run/berth/berth.sock").
-    pub fn host(&self) -> &Host {
-        &self.host
     }
 
     /// The negotiated API version.

@@ -26,18 +26,8 @@ pub async fn images(ctx: &mut Ctx, a: ImagesArgs, called_as_images: bool) -> Res
         .set_if(!filters.is_empty(), "filters", filters_json(&filters))
         .to_path("/images/json");
     let client = ctx.client().await?;
-    let mut list: Vec<Json> = client.get_json(&path).await?;
-    if !a.all {
-        // Dangling images are hidden unless asked for with a filter.
-        let dangling: Vec<&str> = filters
-            .iter()
-            .filter(|(k, _)| k == "dangling")
-            .map(|(_, v)| v.as_str())
-            .collect();
-        if dangling.is_empty() || dangling.contains(&"false") {
-            list.retain(|img| !fmt::is_dangling(img));
-        }
-    }
+    // docker 28 shows what the daemon lists; the daemon hides intermediate layers.
+    let list: Vec<Json> = client.get_json(&path).await?;
     let source = a.format.clone().unwrap_or_else(|| "table".to_string());
     let format = Format(fmt::images_format(&source, a.quiet, a.digests));
     let uses_digest = format.0.contains("{{.Digest}}");

@@ -45,16 +45,34 @@ pub async fn version(ctx: &mut Ctx, a: VersionArgs) -> Result<(), CliError> {
 
     // The client part prints even when the daemon is unreachable.
     let (api_version, server) = match ctx.client().await {
-        Ok(client) => {
-            let server: Result<Json, _> = client.get_json("/version").await;
-            (client.version().to_string(), server)
-        }
+        Ok(client) => (
+            client.version().to_string(),
+            client.get_bytes("/version").await,
+        ),
         Err(e) => (ctx.unnegotiated_client().version().to_string(), Err(e)),
     };
-    let server_json = server.as_ref().ok().map(normalize_server_version);
+    let server_json = match &server {
+        Ok(raw) => Some(normalize_server_version(
+            &serde_json::from_slice(raw)
+                .map_err(|e| CliError::new(format!("error decoding version: {e}")))?,
+        )),
+        Err(_) => None,
+    };
     let text = match &tmpl {
         Some(t) => {
-            let data = version_value(&api_version, server_json.as_ref());
+            // Templates see the daemon's fields in the daemon's order.
+            let ordered = match (&server, &server_json) {
+                (Ok(raw), Some(sv))
+                    if sv["Components"]
+                        == serde_json::from_slice::<Json>(raw).unwrap_or_default()
+                            ["Components"] =>
+                {
+                    Value::from_json(&String::from_utf8_lossy(raw)).ok()
+                }
+                (_, Some(sv)) => Some(Value::from(sv)),
+                _ => None,
+            };
+            let data = version_value(&api_version, ordered);
             t.execute(&data, &ExecOptions::default())
                 .map_err(|e| CliError::new(format!("template: {e}")))?
                 + "\n"
@@ -146,19 +164,20 @@ fn version_text(api_version: &str, server: Option<&Json>) -> String {
 }
 
 /// The data `version --format` sees: docker's `versionInfo`.
-fn version_value(api_version: &str, server: Option<&Json>) -> Value {
-    let client = serde_json::json!({
-        "Version": CLIENT_VERSION,
-        "ApiVersion": api_version,
-        "DefaultAPIVersion": API_VERSION,
-        "Os": std::env::consts::OS,
-        "Arch": os_arch().split('/').nth(1).unwrap_or_default(),
-        "Context": "default",
-    });
-    let mut root = serde_json::Map::new();
-    root.insert("Client".into(), client);
-    root.insert("Server".into(), server.cloned().unwrap_or(Json::Null));
-    Value::from(&Json::Object(root))
+fn version_value(api_version: &str, server: Option<Value>) -> Value {
+    let field = |k: &str, v: &str| (k.to_string(), Value::from(v));
+    let client = Value::Object(vec![
+        field("Version", CLIENT_VERSION),
+        field("ApiVersion", api_version),
+        field("DefaultAPIVersion", API_VERSION),
+        field("Os", std::env::consts::OS),
+        field("Arch", os_arch().split('/').nth(1).unwrap_or_default()),
+        field("Context", "default"),
+    ]);
+    Value::Object(vec![
+        ("Client".to_string(), client),
+        ("Server".to_string(), server.unwrap_or(Value::Null)),
+    ])
 }
 
 pub async fn info(ctx: &mut Ctx, a: InfoArgs) -> Result<(), CliError> {
@@ -171,32 +190,36 @@ pub async fn info(ctx: &mut Ctx, a: InfoArgs) -> Result<(), CliError> {
     .transpose()
     .map_err(|e| CliError::with_code(format!("template parsing error: {e}"), 64))?;
 
-    let server: Result<Json, CliError> = match ctx.client().await {
+    let raw: Result<String, CliError> = match ctx.client().await {
         Ok(client) => client
             .get_bytes("/info")
             .await
-            .map_err(CliError::from)
-            .and_then(|b| {
-                serde_json::from_slice(&b)
-                    .map_err(|e| CliError::new(format!("error decoding info: {e}")))
-            }),
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .map_err(CliError::from),
         Err(e) => Err(e.into()),
     };
+    let decode_err = |e: serde_json::Error| CliError::new(format!("error decoding info: {e}"));
     if let Some(t) = tmpl {
-        let info = server?;
-        let mut data = info.clone();
-        if let Some(obj) = data.as_object_mut() {
-            obj.insert(
-                "ClientInfo".into(),
-                serde_json::json!({"Debug": false, "Version": CLIENT_VERSION, "Context": "default", "Plugins": [], "Warnings": null}),
-            );
+        // Templates see the daemon's fields in the daemon's order, plus docker's ClientInfo.
+        let mut data = Value::from_json(&raw?).map_err(decode_err)?;
+        if let Value::Object(fields) = &mut data {
+            let client_info = Value::Object(vec![
+                ("Debug".to_string(), Value::Bool(false)),
+                ("Version".to_string(), Value::from(CLIENT_VERSION)),
+                ("Context".to_string(), Value::from("default")),
+                ("Plugins".to_string(), Value::Array(Vec::new())),
+                ("Warnings".to_string(), Value::Null),
+            ]);
+            fields.push(("ClientInfo".to_string(), client_info));
         }
         let text = t
-            .execute(&Value::from(&data), &ExecOptions::default())
+            .execute(&data, &ExecOptions::default())
             .map_err(|e| CliError::new(format!("template: {e}")))?;
         output::outln(&text);
         return Ok(());
     }
+    let server: Result<Json, CliError> =
+        raw.and_then(|r| serde_json::from_str(&r).map_err(decode_err));
     output::out(&format!(
         "Client:\n Version:    {CLIENT_VERSION}\n Context:    default\n Debug Mode: false\n\nServer:\n"
     ));

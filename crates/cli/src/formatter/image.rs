@@ -63,13 +63,6 @@ fn int_of(v: &Json, key: &str) -> i64 {
     v.get(key).and_then(Json::as_i64).unwrap_or(0)
 }
 
-/// An image without tags (or with only the `<none>` placeholders).
-pub fn is_dangling(img: &Json) -> bool {
-    let tags = strings(img, "RepoTags");
-    let digests = strings(img, "RepoDigests");
-    tags.is_empty() || (tags == ["<none>:<none>"] && digests == ["<none>@<none>"])
-}
-
 /// The rows for one image: one per repository:tag (and digest with `--digests`).
 pub fn image_rows(
     img: &Json,
@@ -326,7 +319,6 @@ mod tests {
 
         let dangling =
             json!({"Id": "sha256:abc", "RepoTags": [], "RepoDigests": [], "Created": 0, "Size": 0});
-        assert!(is_dangling(&dangling));
         let rows = image_rows(&dangling, false, false, false);
         let out = render(
             &Format("{{.Repository}} {{.Tag}} {{.ID}} {{.Size}}".into()),
@@ -335,9 +327,6 @@ mod tests {
         )
         .expect("renders");
         assert_eq!(out, "<none> <none> sha256:abc 0B\n");
-
-        let only_digest = json!({"Id": "sha256:abc", "RepoTags": [], "RepoDigests": ["busybox@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"]});
-        assert!(is_dangling(&only_digest));
     }
 
     #[test]

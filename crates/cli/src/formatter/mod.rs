@@ -82,7 +82,7 @@ pub fn render_with(
 pub fn header(fields: &[(&str, &str)]) -> Value {
     let label: Method = Rc::new(|args: &[Value]| {
         let name = match args {
-            [Value::String(s)] => s.as_str(),
+            [v] => v.as_str().unwrap_or_default(),
             _ => {
                 return Err(format!(
                     "wrong number of args for Label: want 1 got {}",

@@ -103,7 +103,7 @@ impl Exec<'_> {
                     .collect()
             }
             Value::Int(n) => (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect(),
-            Value::NoValue | Value::Null => Vec::new(),
+            Value::Missing | Value::Null => Vec::new(),
             other => {
                 let at = self.src[b.pipe.pos..]
                     .split("}}")
@@ -149,7 +149,7 @@ impl Exec<'_> {
         for cmd in &pipe.cmds {
             last = Some(self.eval_cmd(dot, cmd, last)?);
         }
-        let v = last.unwrap_or(Value::NoValue);
+        let v = last.unwrap_or(Value::Missing);
         if assign {
             for name in &pipe.decl {
                 if pipe.is_assign {
@@ -296,7 +296,7 @@ impl Exec<'_> {
                         &node.text,
                         format!("{name} has arguments but cannot be invoked as function"),
                     )),
-                    None if self.opts.header => Ok(Value::NoValue),
+                    None if self.opts.header => Ok(Value::Missing),
                     None => Err(self.err(
                         node.pos,
                         &node.text,
@@ -319,10 +319,10 @@ impl Exec<'_> {
                         &node.text,
                         format!("map has no entry for key \"{name}\""),
                     )),
-                    None => Ok(Value::NoValue),
+                    None => Ok(Value::Missing),
                 }
             }
-            Value::NoValue => {
+            Value::Missing => {
                 if self.opts.missing_key_error {
                     return Err(self.err(
                         node.pos,
@@ -330,7 +330,7 @@ impl Exec<'_> {
                         format!("nil data; no entry for key \"{name}\""),
                     ));
                 }
-                Ok(Value::NoValue)
+                Ok(Value::Missing)
             }
             Value::Null => Err(self.err(
                 node.pos,
@@ -363,7 +363,7 @@ impl Exec<'_> {
                     format!("wrong number of args for {name}: want at least 1 got 0"),
                 ));
             }
-            let mut v = Value::NoValue;
+            let mut v = Value::Missing;
             for a in args {
                 v = self.eval_arg(dot, a)?;
                 if v.truth() != (name == "and") {
@@ -417,7 +417,7 @@ fn arity(name: &str, vals: &[Value], want: usize) -> Result<(), CallError> {
 fn want_str<'v>(v: &'v Value, name: &str) -> Result<std::borrow::Cow<'v, str>, CallError> {
     match v {
         Value::String(s) => Ok(std::borrow::Cow::Borrowed(s)),
-        Value::NoValue | Value::Null | Value::Struct(_) | Value::Array(_) | Value::Object(_) => {
+        Value::Missing | Value::Null | Value::Struct(_) | Value::Array(_) | Value::Object(_) => {
             Err(CallError::Failed(format!(
                 "wrong type for value; expected string; got {} (in {name})",
                 v.type_name()
@@ -483,7 +483,7 @@ fn call_builtin(name: &str, vals: &[Value]) -> Result<Value, CallError> {
                             .cloned()
                             .ok_or_else(|| CallError::Failed(format!("index out of range: {i}")))?
                     }
-                    (Value::NoValue | Value::Null, _) => {
+                    (Value::Missing | Value::Null, _) => {
                         return Err(CallError::Failed("index of untyped nil".to_string()))
                     }
                     (other, _) => {
@@ -522,7 +522,7 @@ fn call_builtin(name: &str, vals: &[Value]) -> Result<Value, CallError> {
             Ok(match &vals[0] {
                 Value::String(s) => Value::String(s.get(lo..hi).unwrap_or("").to_string()),
                 Value::Array(a) => Value::Array(a[lo..hi].to_vec()),
-                _ => Value::NoValue,
+                _ => Value::Missing,
             })
         }
         "print" => Ok(Value::String(go_sprint(vals))),
@@ -579,7 +579,7 @@ fn call_builtin(name: &str, vals: &[Value]) -> Result<Value, CallError> {
             arity(name, vals, 2)?;
             let sep = want_str(&vals[1], name)?;
             Ok(Value::String(match &vals[0] {
-                Value::NoValue | Value::Null => String::new(),
+                Value::Missing | Value::Null => String::new(),
                 Value::Array(a) => a
                     .iter()
                     .map(Value::to_go_string)
@@ -660,7 +660,7 @@ fn equal(a: &Value, b: &Value) -> bool {
         (Value::Int(x), Value::Int(y)) => x == y,
         (Value::String(x), Value::String(y)) => x == y,
         (Value::Bool(x), Value::Bool(y)) => x == y,
-        (Value::Null | Value::NoValue, Value::Null | Value::NoValue) => true,
+        (Value::Null | Value::Missing, Value::Null | Value::Missing) => true,
         _ => match (as_number(a), as_number(b)) {
             (Some(x), Some(y)) => x == y,
             _ => false,

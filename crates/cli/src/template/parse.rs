@@ -111,9 +111,9 @@ pub fn parse(src: &str) -> Result<List, TemplateError> {
     };
     let (list, end) = p.list()?;
     match end {
-        End::Eof => Ok(list),
-        End::End(pos) => Err(p.err(pos, "unexpected {{end}}")),
-        End::Else(pos, _) => Err(p.err(pos, "unexpected {{else}}")),
+        Stop::Eof => Ok(list),
+        Stop::End(pos) => Err(p.err(pos, "unexpected {{end}}")),
+        Stop::Else(pos, _) => Err(p.err(pos, "unexpected {{else}}")),
     }
 }
 
@@ -417,7 +417,7 @@ fn lex_quoted(src: &str, i: usize) -> Result<(String, usize), TemplateError> {
 
 // ---------------------------------------------------------------- parser
 
-enum End {
+enum Stop {
     Eof,
     End(usize),
     /// `{{else}}` or `{{else if ...}}`: position, and whether more words follow.
@@ -463,12 +463,12 @@ impl Parser<'_> {
     }
 
     /// Parses nodes until EOF, `{{end}}` or `{{else}}`.
-    fn list(&mut self) -> Result<(List, End), TemplateError> {
+    fn list(&mut self) -> Result<(List, Stop), TemplateError> {
         let mut list = Vec::new();
         loop {
             let t = self.next();
             match t.tok {
-                Tok::Eof => return Ok((list, End::Eof)),
+                Tok::Eof => return Ok((list, Stop::Eof)),
                 Tok::Text(s) => list.push(Node::Text(s)),
                 Tok::Left => {
                     let kw = self.peek_non_space();
@@ -476,7 +476,7 @@ impl Parser<'_> {
                         Tok::Ident(w) if w == "end" => {
                             self.next();
                             self.expect_right("end")?;
-                            return Ok((list, End::End(kw.pos)));
+                            return Ok((list, Stop::End(kw.pos)));
                         }
                         Tok::Ident(w) if w == "else" => {
                             self.next();
@@ -484,7 +484,7 @@ impl Parser<'_> {
                             if !more {
                                 self.next();
                             }
-                            return Ok((list, End::Else(kw.pos, more)));
+                            return Ok((list, Stop::Else(kw.pos, more)));
                         }
                         Tok::Ident(w) if matches!(w.as_str(), "if" | "range" | "with") => {
                             let w = w.clone();
@@ -540,17 +540,17 @@ impl Parser<'_> {
             self.range_depth -= 1;
         }
         let else_list = match end {
-            End::Eof => return Err(self.err(self.src.len(), "unexpected EOF")),
-            End::End(_) => None,
-            End::Else(_, false) => {
+            Stop::Eof => return Err(self.err(self.src.len(), "unexpected EOF")),
+            Stop::End(_) => None,
+            Stop::Else(_, false) => {
                 let (else_list, end) = self.list()?;
                 match end {
-                    End::End(_) => Some(else_list),
-                    End::Eof => return Err(self.err(self.src.len(), "unexpected EOF")),
-                    End::Else(p, _) => return Err(self.err(p, "expected end; found {{else}}")),
+                    Stop::End(_) => Some(else_list),
+                    Stop::Eof => return Err(self.err(self.src.len(), "unexpected EOF")),
+                    Stop::Else(p, _) => return Err(self.err(p, "expected end; found {{else}}")),
                 }
             }
-            End::Else(pos, true) => {
+            Stop::Else(pos, true) => {
                 // `{{else if x}}` / `{{else with x}}`: a nested control whose
                 // {{end}} also closes this one.
                 let kw = self.next_non_space();

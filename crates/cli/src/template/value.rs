@@ -58,7 +58,7 @@ impl Struct {
 pub enum Value {
     /// Go's invalid value: what a missing map key yields; prints `<no value>`.
     #[default]
-    NoValue,
+    Missing,
     Null,
     Bool(bool),
     Int(i64),
@@ -138,7 +138,7 @@ impl Value {
     /// Go template truthiness: false, 0, nil, and empty strings/arrays/maps are false.
     pub fn truth(&self) -> bool {
         match self {
-            Value::NoValue | Value::Null => false,
+            Value::Missing | Value::Null => false,
             Value::Bool(b) => *b,
             Value::Int(i) => *i != 0,
             Value::Float(f) => *f != 0.0,
@@ -152,7 +152,7 @@ impl Value {
     /// The Go type name shown in error messages.
     pub fn type_name(&self) -> &'static str {
         match self {
-            Value::NoValue => "<no value>",
+            Value::Missing => "<no value>",
             Value::Null => "interface {}",
             Value::Bool(_) => "bool",
             Value::Int(_) => "int",
@@ -180,7 +180,7 @@ impl Value {
 
     fn write_go(&self, out: &mut String) {
         match self {
-            Value::NoValue => out.push_str("<no value>"),
+            Value::Missing => out.push_str("<no value>"),
             Value::Null => out.push_str("<nil>"),
             Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
             Value::Int(i) => {
@@ -236,7 +236,7 @@ impl Value {
 
     fn write_json(&self, out: &mut String, escape_html: bool) {
         match self {
-            Value::NoValue | Value::Null => out.push_str("null"),
+            Value::Missing | Value::Null => out.push_str("null"),
             Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
             Value::Int(i) => {
                 let _ = write!(out, "{i}");
@@ -442,7 +442,7 @@ mod tests {
 
     #[test]
     fn truthiness() {
-        assert!(!Value::NoValue.truth());
+        assert!(!Value::Missing.truth());
         assert!(!Value::Int(0).truth());
         assert!(Value::Int(2).truth());
         assert!(!Value::String(String::new()).truth());
