@@ -91,7 +91,7 @@ pub enum Command {
     /// Fetch the logs of a container
     #[command(override_usage = "berth logs [OPTIONS] CONTAINER")]
     Logs(LogsArgs),
-    /// Return low-level information on Docker objects
+    /// Return low-level information on objects
     #[command(override_usage = "berth inspect [OPTIONS] NAME|ID [NAME|ID...]")]
     Inspect(InspectArgs),
     /// List images
@@ -112,7 +112,7 @@ pub enum Command {
     /// Download an image from a registry
     #[command(override_usage = "berth pull [OPTIONS] NAME[:TAG|@DIGEST]")]
     Pull(PullArgs),
-    /// Show the Docker version information
+    /// Show the berth version information
     #[command(override_usage = "berth version [OPTIONS]")]
     Version(VersionArgs),
     /// Display system-wide information
@@ -136,7 +136,7 @@ pub enum Command {
         #[command(subcommand)]
         command: Option<ImageCommand>,
     },
-    /// Manage Docker
+    /// Manage berth
     #[command(
         override_usage = "berth system COMMAND",
         subcommand_value_name = "COMMAND"

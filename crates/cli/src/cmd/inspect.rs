@@ -150,9 +150,11 @@ pub async fn inspect(ctx: &mut Ctx, a: InspectArgs) -> Result<(), CliError> {
         let kind = kind.clone();
         async move {
             if let Some(kind) = kind {
-                return get_raw(&client, &object_path(&kind, &name, size))
-                    .await
-                    .map_err(CliError::from);
+                let raw = get_raw(&client, &object_path(&kind, &name, size)).await?;
+                if size && kind != "container" {
+                    output::errln(&format!("WARNING: --size ignored for {kind}"));
+                }
+                return Ok(raw);
             }
             // Without --type, try each local object type in docker's order;
             // swarm objects are only looked up when asked for.
