@@ -1,0 +1,580 @@
+//! Containers on the wire: `ContainerCreateBody` in, `ContainerSummary` and
+//! `ContainerInspectResponse` out.
+
+use std::collections::{BTreeMap, HashMap};
+
+use berth_engine::types::{
+    Container, ContainerConfig, ContainerState, CreateRequest, HostConfig, RestartPolicy, Status,
+};
+use bollard_stubs::models::{
+    self as wire, ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum,
+    ContainerSummary, ContainerSummaryHostConfig, ContainerSummaryNetworkSettings,
+    ContainerSummaryStateEnum, DriverData, HostConfigLogConfig, MountType, NetworkSettings,
+    RestartPolicyNameEnum,
+};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use super::{ensure, human_duration, object_at, rfc3339_nano, set, time_or_zero, to_value};
+use crate::error::ApiError;
+
+/// Docker's `State.Running`: true while running, paused or restarting.
+fn is_running(s: &ContainerState) -> bool {
+    matches!(
+        s.status,
+        Status::Running | Status::Paused | Status::Restarting
+    )
+}
+
+/// The `Status` column of `docker ps`, worded as dockerd's `State.String()`.
+pub fn status_text(s: &ContainerState, now: DateTime<Utc>) -> String {
+    let since = |t: Option<&DateTime<Utc>>| human_duration(now - t.copied().unwrap_or(now));
+    match s.status {
+        Status::Paused => format!("Up {} (Paused)", since(s.started_at.as_ref())),
+        Status::Restarting => format!(
+            "Restarting ({}) {} ago",
+            s.exit_code,
+            since(s.finished_at.as_ref())
+        ),
+        Status::Running => format!("Up {}", since(s.started_at.as_ref())),
+        Status::Removing => "Removal In Progress".into(),
+        Status::Dead => "Dead".into(),
+        Status::Created | Status::Exited => match (&s.started_at, &s.finished_at) {
+            (None, _) => "Created".into(),
+            (Some(_), None) => String::new(),
+            (Some(_), Some(f)) => {
+                format!("Exited ({}) {} ago", s.exit_code, human_duration(now - *f))
+            }
+        },
+    }
+}
+
+fn summary_state(s: Status) -> ContainerSummaryStateEnum {
+    match s {
+        Status::Created => ContainerSummaryStateEnum::CREATED,
+        Status::Running => ContainerSummaryStateEnum::RUNNING,
+        Status::Paused => ContainerSummaryStateEnum::PAUSED,
+        Status::Restarting => ContainerSummaryStateEnum::RESTARTING,
+        Status::Removing => ContainerSummaryStateEnum::REMOVING,
+        Status::Exited => ContainerSummaryStateEnum::EXITED,
+        Status::Dead => ContainerSummaryStateEnum::DEAD,
+    }
+}
+
+fn inspect_state(s: Status) -> ContainerStateStatusEnum {
+    match s {
+        Status::Created => ContainerStateStatusEnum::CREATED,
+        Status::Running => ContainerStateStatusEnum::RUNNING,
+        Status::Paused => ContainerStateStatusEnum::PAUSED,
+        Status::Restarting => ContainerStateStatusEnum::RESTARTING,
+        Status::Removing => ContainerStateStatusEnum::REMOVING,
+        Status::Exited => ContainerStateStatusEnum::EXITED,
+        Status::Dead => ContainerStateStatusEnum::DEAD,
+    }
+}
+
+/// Docker's `Command` column: the path and its arguments joined by spaces.
+pub fn command_line(c: &Container) -> String {
+    if c.args.is_empty() {
+        c.path.clone()
+    } else {
+        format!("{} {}", c.path, c.args.join(" "))
+    }
+}
+
+fn hash_map(m: &BTreeMap<String, String>) -> HashMap<String, String> {
+    m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+/// One row of `GET /containers/json`. `image` is what the `Image` column shows: the name the
+/// container was created from, or the image ID when that name now points elsewhere (as dockerd
+/// does after a re-tag).
+pub fn summary(c: &Container, image: String, now: DateTime<Utc>) -> ContainerSummary {
+    ContainerSummary {
+        id: Some(c.id.clone()),
+        names: Some(vec![format!("/{}", c.name)]),
+        image: Some(image),
+        image_id: Some(c.image_id.to_string()),
+        command: Some(command_line(c)),
+        created: Some(c.created.timestamp()),
+        ports: Some(Vec::new()),
+        labels: Some(hash_map(&c.config.labels)),
+        state: Some(summary_state(c.state.status)),
+        status: Some(status_text(&c.state, now)),
+        host_config: Some(ContainerSummaryHostConfig {
+            network_mode: Some(c.host_config.network_mode.clone()),
+            annotations: None,
+        }),
+        network_settings: Some(ContainerSummaryNetworkSettings {
+            networks: Some(HashMap::new()),
+        }),
+        mounts: Some(Vec::new()),
+        ..Default::default()
+    }
+}
+
+/// The engine's container configuration as Docker's `Config`.
+pub fn config_to_wire(c: &ContainerConfig) -> wire::ContainerConfig {
+    let sorted = |v: &[String]| (!v.is_empty()).then(|| v.to_vec());
+    wire::ContainerConfig {
+        hostname: Some(c.hostname.clone()),
+        domainname: Some(c.domainname.clone()),
+        user: Some(c.user.clone()),
+        attach_stdin: Some(c.attach_stdin),
+        attach_stdout: Some(c.attach_stdout),
+        attach_stderr: Some(c.attach_stderr),
+        exposed_ports: sorted(&c.exposed_ports),
+        tty: Some(c.tty),
+        open_stdin: Some(c.open_stdin),
+        stdin_once: Some(c.stdin_once),
+        env: Some(c.env.clone()),
+        cmd: c.cmd.clone(),
+        image: Some(c.image.clone()),
+        volumes: sorted(&c.volumes),
+        working_dir: Some(c.working_dir.clone()),
+        entrypoint: c.entrypoint.clone(),
+        network_disabled: c.network_disabled.then_some(true),
+        labels: Some(hash_map(&c.labels)),
+        stop_signal: c.stop_signal.clone(),
+        stop_timeout: c.stop_timeout,
+        ..Default::default()
+    }
+}
+
+fn restart_name_to_wire(name: &str) -> RestartPolicyNameEnum {
+    match name {
+        "always" => RestartPolicyNameEnum::ALWAYS,
+        "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
+        "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
+        // Docker shows an unset policy as "no".
+        _ => RestartPolicyNameEnum::NO,
+    }
+}
+
+/// The engine's host configuration as Docker's `HostConfig`, with the defaults dockerd shows
+/// for everything berth does not model.
+pub fn host_config_to_wire(h: &HostConfig) -> wire::HostConfig {
+    let list = |v: &[String]| (!v.is_empty()).then(|| v.to_vec());
+    wire::HostConfig {
+        binds: list(&h.binds),
+        container_id_file: Some(String::new()),
+        log_config: Some(HostConfigLogConfig {
+            typ: Some(h.log_type.clone()),
+            config: Some(hash_map(&h.log_config)),
+        }),
+        network_mode: Some(h.network_mode.clone()),
+        port_bindings: Some(HashMap::new()),
+        restart_policy: Some(wire::RestartPolicy {
+            name: Some(restart_name_to_wire(&h.restart_policy.name)),
+            maximum_retry_count: Some(h.restart_policy.maximum_retry_count),
+        }),
+        auto_remove: Some(h.auto_remove),
+        volume_driver: Some(String::new()),
+        console_size: Some(vec![0, 0]),
+        cap_add: list(&h.cap_add),
+        cap_drop: list(&h.cap_drop),
+        cgroupns_mode: Some(wire::HostConfigCgroupnsModeEnum::PRIVATE),
+        dns: Some(h.dns.clone()),
+        dns_options: Some(h.dns_options.clone()),
+        dns_search: Some(h.dns_search.clone()),
+        extra_hosts: list(&h.extra_hosts),
+        ipc_mode: Some("private".into()),
+        cgroup: Some(String::new()),
+        oom_score_adj: Some(0),
+        pid_mode: Some(String::new()),
+        privileged: Some(h.privileged),
+        publish_all_ports: Some(false),
+        readonly_rootfs: Some(h.readonly_rootfs),
+        security_opt: list(&h.security_opt),
+        uts_mode: Some(String::new()),
+        userns_mode: Some(String::new()),
+        shm_size: Some(h.shm_size),
+        runtime: Some("runc".into()),
+        isolation: Some(wire::HostConfigIsolationEnum::EMPTY),
+        cpu_shares: Some(h.cpu_shares),
+        memory: Some(h.memory),
+        nano_cpus: Some(h.nano_cpus),
+        cgroup_parent: Some(String::new()),
+        blkio_weight: Some(0),
+        blkio_weight_device: Some(Vec::new()),
+        blkio_device_read_bps: Some(Vec::new()),
+        blkio_device_write_bps: Some(Vec::new()),
+        blkio_device_read_iops: Some(Vec::new()),
+        blkio_device_write_iops: Some(Vec::new()),
+        cpu_period: Some(0),
+        cpu_quota: Some(0),
+        cpu_realtime_period: Some(0),
+        cpu_realtime_runtime: Some(0),
+        cpuset_cpus: Some(String::new()),
+        cpuset_mems: Some(String::new()),
+        devices: Some(Vec::new()),
+        memory_reservation: Some(0),
+        memory_swap: Some(h.memory_swap),
+        init: h.init,
+        pids_limit: h.pids_limit,
+        ulimits: Some(Vec::new()),
+        cpu_count: Some(0),
+        cpu_percent: Some(0),
+        io_maximum_iops: Some(0),
+        io_maximum_bandwidth: Some(0),
+        ..Default::default()
+    }
+}
+
+/// `GET /containers/{id}/json`, shaped as dockerd shows it (fields Docker sends as `null` are
+/// present as `null`; times in Go's format).
+pub fn inspect(c: &Container) -> Result<Value, ApiError> {
+    let s = &c.state;
+    let resp = ContainerInspectResponse {
+        id: Some(c.id.clone()),
+        path: Some(c.path.clone()),
+        args: Some(c.args.clone()),
+        state: Some(wire::ContainerState {
+            status: Some(inspect_state(s.status)),
+            running: Some(is_running(s)),
+            paused: Some(s.status == Status::Paused),
+            restarting: Some(s.status == Status::Restarting),
+            oom_killed: Some(s.oom_killed),
+            dead: Some(s.status == Status::Dead),
+            pid: Some(i64::from(s.pid)),
+            exit_code: Some(i64::from(s.exit_code)),
+            error: Some(s.error.clone()),
+            started_at: Some(time_or_zero(s.started_at.as_ref())),
+            finished_at: Some(time_or_zero(s.finished_at.as_ref())),
+            health: None,
+        }),
+        image: Some(c.image_id.to_string()),
+        resolv_conf_path: Some(c.resolv_conf_path.clone()),
+        hostname_path: Some(c.hostname_path.clone()),
+        hosts_path: Some(c.hosts_path.clone()),
+        log_path: Some(c.log_path.clone()),
+        name: Some(format!("/{}", c.name)),
+        restart_count: Some(c.restart_count),
+        driver: Some(non_empty_or(&c.driver, "overlay2")),
+        platform: Some(non_empty_or(&c.platform, "linux")),
+        mount_label: Some(String::new()),
+        process_label: Some(String::new()),
+        app_armor_profile: Some(String::new()),
+        host_config: Some(host_config_to_wire(&c.host_config)),
+        graph_driver: Some(DriverData {
+            name: non_empty_or(&c.driver, "overlay2"),
+            data: hash_map(&c.graph_driver),
+        }),
+        mounts: Some(Vec::new()),
+        config: Some(config_to_wire(&c.config)),
+        network_settings: Some(NetworkSettings {
+            sandbox_id: Some(String::new()),
+            sandbox_key: Some(String::new()),
+            ports: Some(HashMap::new()),
+            networks: Some(HashMap::new()),
+        }),
+        ..Default::default()
+    };
+    let mut v = to_value(&resp)?;
+    // bollard-stubs would print chrono's format; Docker prints Go's RFC3339Nano.
+    set(&mut v, "Created", Value::from(rfc3339_nano(&c.created)));
+    ensure(&mut v, "ExecIDs", Value::Null);
+    if let Some(config) = object_at(&mut v, "Config") {
+        for key in ["Cmd", "Entrypoint", "Volumes", "OnBuild"] {
+            ensure(config, key, Value::Null);
+        }
+    }
+    if let Some(hc) = object_at(&mut v, "HostConfig") {
+        for key in [
+            "Binds",
+            "VolumesFrom",
+            "CapAdd",
+            "CapDrop",
+            "ExtraHosts",
+            "GroupAdd",
+            "Links",
+            "SecurityOpt",
+            "DeviceCgroupRules",
+            "DeviceRequests",
+            "MemorySwappiness",
+            "OomKillDisable",
+            "PidsLimit",
+            "MaskedPaths",
+            "ReadonlyPaths",
+        ] {
+            ensure(hc, key, Value::Null);
+        }
+    }
+    if let Some(ns) = object_at(&mut v, "NetworkSettings") {
+        // Deprecated top-level fields API <= 1.51 still carries; scripts read
+        // `{{.NetworkSettings.IPAddress}}`.
+        let legacy = json!({
+            "Bridge": "",
+            "HairpinMode": false,
+            "LinkLocalIPv6Address": "",
+            "LinkLocalIPv6PrefixLen": 0,
+            "SecondaryIPAddresses": null,
+            "SecondaryIPv6Addresses": null,
+            "EndpointID": "",
+            "Gateway": "",
+            "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0,
+            "IPAddress": "",
+            "IPPrefixLen": 0,
+            "IPv6Gateway": "",
+            "MacAddress": "",
+        });
+        if let Value::Object(fields) = legacy {
+            for (k, val) in fields {
+                ensure(ns, &k, val);
+            }
+        }
+    }
+    Ok(v)
+}
+
+fn non_empty_or(s: &str, default: &str) -> String {
+    if s.is_empty() {
+        default.to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+/// What `POST /containers/create` asks for, converted: the engine request plus warnings about
+/// options berth accepts but does not apply (the docker CLI prints them).
+#[derive(Debug)]
+pub struct Create {
+    pub request: CreateRequest,
+    pub warnings: Vec<String>,
+}
+
+/// Converts the body of `POST /containers/create` into the engine's request. Unknown fields were
+/// already ignored by deserialization; fields berth cannot honour produce a warning, or an error
+/// where ignoring them would silently change what the container sees on disk.
+pub fn create_request(
+    body: ContainerCreateBody,
+    name: Option<String>,
+    platform: Option<String>,
+) -> Result<Create, ApiError> {
+    let mut warnings = Vec::new();
+    let sorted = |v: Option<Vec<String>>| {
+        let mut v = v.unwrap_or_default();
+        v.sort();
+        v
+    };
+    let labels: BTreeMap<String, String> = body.labels.unwrap_or_default().into_iter().collect();
+    let mut config = ContainerConfig {
+        hostname: body.hostname.unwrap_or_default(),
+        domainname: body.domainname.unwrap_or_default(),
+        user: body.user.unwrap_or_default(),
+        attach_stdin: body.attach_stdin.unwrap_or(false),
+        attach_stdout: body.attach_stdout.unwrap_or(false),
+        attach_stderr: body.attach_stderr.unwrap_or(false),
+        tty: body.tty.unwrap_or(false),
+        open_stdin: body.open_stdin.unwrap_or(false),
+        stdin_once: body.stdin_once.unwrap_or(false),
+        env: body.env.unwrap_or_default(),
+        cmd: body.cmd,
+        entrypoint: body.entrypoint,
+        image: body.image.unwrap_or_default(),
+        working_dir: body.working_dir.unwrap_or_default(),
+        labels,
+        exposed_ports: sorted(body.exposed_ports),
+        volumes: sorted(body.volumes),
+        stop_signal: body.stop_signal.filter(|s| !s.is_empty()),
+        stop_timeout: body.stop_timeout,
+        network_disabled: body.network_disabled.unwrap_or(false),
+    };
+    if let Some(test) = body.healthcheck.and_then(|h| h.test) {
+        if !test.is_empty() && test.first().map(String::as_str) != Some("NONE") {
+            warnings.push("health checks are not supported yet; the healthcheck is ignored".into());
+        }
+    }
+    let host_config = match body.host_config {
+        Some(h) => host_config_from_wire(h, &mut config, &mut warnings)?,
+        None => HostConfig::default(),
+    };
+    Ok(Create {
+        request: CreateRequest {
+            name: name.filter(|n| !n.is_empty()),
+            config,
+            host_config,
+            platform: platform.filter(|p| !p.is_empty()),
+        },
+        warnings,
+    })
+}
+
+fn host_config_from_wire(
+    h: wire::HostConfig,
+    config: &mut ContainerConfig,
+    warnings: &mut Vec<String>,
+) -> Result<HostConfig, ApiError> {
+    let nano_cpus = nano_cpus(&h)?;
+    let mut binds = h.binds.unwrap_or_default();
+    for m in h.mounts.unwrap_or_default() {
+        mount_to_bind(m, &mut binds, config)?;
+    }
+    let (log_type, log_config) = match h.log_config {
+        Some(l) => (
+            l.typ.unwrap_or_default(),
+            l.config.unwrap_or_default().into_iter().collect(),
+        ),
+        None => (String::new(), BTreeMap::new()),
+    };
+    let restart_policy = h
+        .restart_policy
+        .map(|r| RestartPolicy {
+            name: r.name.map(|n| n.as_ref().to_string()).unwrap_or_default(),
+            maximum_retry_count: r.maximum_retry_count.unwrap_or(0),
+        })
+        .unwrap_or_default();
+
+    let mut ignored = Vec::new();
+    if h.port_bindings.as_ref().is_some_and(|p| {
+        p.values()
+            .any(|b| b.as_ref().is_some_and(|b| !b.is_empty()))
+    }) || h.publish_all_ports == Some(true)
+    {
+        ignored.push("published ports");
+    }
+    if h.tmpfs.as_ref().is_some_and(|t| !t.is_empty()) {
+        ignored.push("tmpfs mounts");
+    }
+    if h.devices.as_ref().is_some_and(|d| !d.is_empty()) {
+        ignored.push("devices");
+    }
+    if h.ulimits.as_ref().is_some_and(|u| !u.is_empty()) {
+        ignored.push("ulimits");
+    }
+    if h.sysctls.as_ref().is_some_and(|s| !s.is_empty()) {
+        ignored.push("sysctls");
+    }
+    if h.volumes_from.as_ref().is_some_and(|v| !v.is_empty()) {
+        ignored.push("volumes-from");
+    }
+    if h.links.as_ref().is_some_and(|l| !l.is_empty()) {
+        ignored.push("links");
+    }
+    if h.group_add.as_ref().is_some_and(|g| !g.is_empty()) {
+        ignored.push("additional groups");
+    }
+    for (what, mode) in [
+        ("pid", &h.pid_mode),
+        ("ipc", &h.ipc_mode),
+        ("uts", &h.uts_mode),
+        ("userns", &h.userns_mode),
+    ] {
+        if mode.as_deref() == Some("host") {
+            warnings.push(format!(
+                "--{what}=host is not supported yet; the container gets its own namespace"
+            ));
+        }
+    }
+    if !ignored.is_empty() {
+        warnings.push(format!(
+            "not supported yet and ignored: {}",
+            ignored.join(", ")
+        ));
+    }
+
+    Ok(HostConfig {
+        auto_remove: h.auto_remove.unwrap_or(false),
+        privileged: h.privileged.unwrap_or(false),
+        readonly_rootfs: h.readonly_rootfs.unwrap_or(false),
+        cap_add: h.cap_add.unwrap_or_default(),
+        cap_drop: h.cap_drop.unwrap_or_default(),
+        security_opt: h.security_opt.unwrap_or_default(),
+        network_mode: h.network_mode.unwrap_or_default(),
+        restart_policy,
+        init: h.init,
+        memory: h.memory.unwrap_or(0),
+        memory_swap: h.memory_swap.unwrap_or(0),
+        nano_cpus,
+        cpu_shares: h.cpu_shares.unwrap_or(0),
+        // 0 and -1 both mean "unlimited" on the wire (dockerd normalises them the same way).
+        pids_limit: h.pids_limit.filter(|&n| n > 0),
+        shm_size: h.shm_size.unwrap_or(0),
+        extra_hosts: h.extra_hosts.unwrap_or_default(),
+        dns: h.dns.unwrap_or_default(),
+        dns_search: h.dns_search.unwrap_or_default(),
+        dns_options: h.dns_options.unwrap_or_default(),
+        binds,
+        log_type,
+        log_config,
+    })
+}
+
+/// `--cpus` arrives as NanoCpus; `--cpu-quota`/`--cpu-period` express the same limit as a
+/// quota per period, so they are folded into NanoCpus (quota/period CPUs).
+fn nano_cpus(h: &wire::HostConfig) -> Result<i64, ApiError> {
+    let nano = h.nano_cpus.unwrap_or(0);
+    let quota = h.cpu_quota.unwrap_or(0);
+    let period = h.cpu_period.unwrap_or(0);
+    if nano > 0 && period > 0 {
+        return Err(ApiError::bad_request(
+            "Conflicting options: Nano CPUs and CPU Period cannot both be set",
+        ));
+    }
+    if nano > 0 && quota > 0 {
+        return Err(ApiError::bad_request(
+            "Conflicting options: Nano CPUs and CPU Quota cannot both be set",
+        ));
+    }
+    if nano > 0 || quota <= 0 {
+        return Ok(nano);
+    }
+    // The kernel's default CFS period is 100ms.
+    let period = if period > 0 { period } else { 100_000 };
+    Ok(quota.saturating_mul(1_000_000_000) / period)
+}
+
+/// `--mount type=bind` is expressed as a bind string (the form the engine takes); an anonymous
+/// `type=volume` becomes a container volume. Other mount types have no engine support yet and
+/// are refused rather than silently dropped.
+fn mount_to_bind(
+    m: wire::Mount,
+    binds: &mut Vec<String>,
+    config: &mut ContainerConfig,
+) -> Result<(), ApiError> {
+    let target = m.target.unwrap_or_default();
+    if target.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid mount config: Target must not be empty",
+        ));
+    }
+    match m.typ {
+        Some(MountType::BIND) => {
+            let source = m.source.unwrap_or_default();
+            if source.is_empty() {
+                return Err(ApiError::bad_request(
+                    "invalid mount config for type \"bind\": field Source must not be empty",
+                ));
+            }
+            let mut opts = Vec::new();
+            if m.read_only == Some(true) {
+                opts.push("ro".to_string());
+            }
+            if let Some(p) = m.bind_options.and_then(|b| b.propagation) {
+                if !p.as_ref().is_empty() {
+                    opts.push(p.as_ref().to_string());
+                }
+            }
+            binds.push(if opts.is_empty() {
+                format!("{source}:{target}")
+            } else {
+                format!("{source}:{target}:{}", opts.join(","))
+            });
+            Ok(())
+        }
+        Some(MountType::VOLUME) if m.source.as_deref().unwrap_or("").is_empty() => {
+            if !config.volumes.contains(&target) {
+                config.volumes.push(target);
+            }
+            Ok(())
+        }
+        other => Err(ApiError::bad_request(format!(
+            "mounts of type \"{}\" are not supported yet",
+            other.map(|t| t.to_string()).unwrap_or_default()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests;
