@@ -139,6 +139,10 @@ impl Sha256Writer {
         Self::default()
     }
 
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
     pub fn finish(self) -> (Digest, u64) {
         (
             Digest {
