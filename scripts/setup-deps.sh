@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the system packages berth's build and tests need on Debian 12. Idempotent.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+pkgs=(busybox-static iproute2 ca-certificates)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -q
+  apt-get install -y -q "${missing[@]}"
+fi
+# rustfmt and clippy ship with the machine's toolchain; add them where rustup can.
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+  rustup component add rustfmt clippy
+fi
