@@ -5,6 +5,7 @@
 //! `truncate`). Errors are returned with Go's wording; nothing panics.
 
 mod exec;
+mod funcs;
 mod parse;
 mod value;
 
