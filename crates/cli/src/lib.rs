@@ -50,7 +50,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
 
 async fn run(args: Vec<OsString>) -> i32 {
     let path = command_path(&args);
-    let matches = match Cli::command().try_get_matches_from(&args) {
+    let matches = match cli_command().try_get_matches_from(&args) {
         Ok(m) => m,
         Err(e) => return report_clap_error(&e, &path, &args),
     };
@@ -89,6 +89,28 @@ async fn run(args: Vec<OsString>) -> i32 {
             e.code
         }
     }
+}
+
+/// The clap command tree, with help output trimmed toward docker's: the
+/// positional operands are in the usage line already, and `--flag[=bool]`
+/// switches need no "[default: false]".
+pub(crate) fn cli_command() -> clap::Command {
+    fn polish(cmd: clap::Command) -> clap::Command {
+        cmd.mut_args(|a| {
+            let optional_value = a
+                .get_num_args()
+                .is_some_and(|r| r.min_values() == 0 && r.max_values() == 1);
+            if a.is_positional() {
+                a.hide(true)
+            } else if optional_value {
+                a.hide_default_value(true)
+            } else {
+                a
+            }
+        })
+        .mut_subcommands(polish)
+    }
+    polish(Cli::command())
 }
 
 /// What every command gets: the daemon connection (made on first use) and
@@ -203,7 +225,7 @@ impl CommandPath {
 /// Finds which (sub)command argv names, resolving aliases, without parsing
 /// flags: clap's errors do not say in which command they happened.
 fn command_path(args: &[OsString]) -> CommandPath {
-    let mut cmd = Cli::command();
+    let mut cmd = cli_command();
     let mut names = Vec::new();
     let root_value_flags = [
         "-H",
@@ -333,7 +355,7 @@ fn flag_description(arg: &str, path: &CommandPath) -> String {
         .next()
         .unwrap_or(arg)
         .trim_end_matches('=');
-    let mut cmd = Cli::command();
+    let mut cmd = cli_command();
     for name in &path.names {
         match cmd.find_subcommand(name).cloned() {
             Some(sub) => cmd = sub,

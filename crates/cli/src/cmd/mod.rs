@@ -71,8 +71,7 @@ pub async fn dispatch(ctx: &mut Ctx, cli: Cli) -> Result<(), CliError> {
 
 /// Prints the help of a command group, as docker does when it is given no subcommand.
 fn help(path: &[&str]) -> Result<(), CliError> {
-    use clap::CommandFactory;
-    let mut cmd = Cli::command();
+    let mut cmd = crate::cli_command();
     for name in path {
         match cmd.find_subcommand(name).cloned() {
             Some(sub) => cmd = sub,
