@@ -138,6 +138,8 @@ impl Engine {
                     (128, crate::ErrorKind::Internal)
                 };
                 let _ = self.inner.snapshots.unmount(id);
+                let _ = std::fs::remove_dir_all(self.bundle_dir(id));
+                let _ = std::fs::remove_file(self.exit_file(id));
                 self.record_start_failure(id, &msg, code);
                 Err(EngineError::new(
                     kind,

@@ -31,6 +31,10 @@ pub enum UserError {
 
 /// Opens `path` (absolute, inside the container) relative to `root` without ever leaving it.
 pub fn open_in_root(root: &Path, path: &str) -> io::Result<File> {
+    open_in_root_flags(root, path, libc::O_RDONLY)
+}
+
+fn open_in_root_flags(root: &Path, path: &str, flags: i32) -> io::Result<File> {
     let root_c = CString::new(root.as_os_str().as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "nul byte in root path"))?;
     // SAFETY: root_c is a valid nul-terminated string; the returned fd is checked below.
@@ -45,7 +49,8 @@ pub fn open_in_root(root: &Path, path: &str) -> io::Result<File> {
     }
     // SAFETY: dirfd is a freshly opened, owned descriptor.
     let dir = unsafe { OwnedFd::from_raw_fd(dirfd) };
-    let rel = CString::new(path.trim_start_matches('/'))
+    let rel = path.trim_start_matches('/');
+    let rel = CString::new(if rel.is_empty() { "." } else { rel })
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "nul byte in path"))?;
     // libc marks open_how non-exhaustive (the kernel may grow it); this is the v0 layout.
     #[repr(C)]
@@ -55,7 +60,7 @@ pub fn open_in_root(root: &Path, path: &str) -> io::Result<File> {
         resolve: u64,
     }
     let how = OpenHow {
-        flags: (libc::O_RDONLY | libc::O_CLOEXEC) as u64,
+        flags: (flags | libc::O_CLOEXEC) as u64,
         mode: 0,
         resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
     };
@@ -75,6 +80,49 @@ pub fn open_in_root(root: &Path, path: &str) -> io::Result<File> {
     }
     // SAFETY: fd is a freshly opened descriptor we own.
     Ok(unsafe { File::from_raw_fd(fd as i32) })
+}
+
+/// Creates `path` (absolute, inside the container) and its missing parents, resolving every
+/// component inside `root`, so that a symlink in the image cannot make us create directories on
+/// the host. New directories are owned by `uid:gid`, as Docker creates a missing WORKDIR.
+pub fn mkdir_in_root(root: &Path, path: &str, uid: u32, gid: u32) -> io::Result<()> {
+    let mut prefix = String::new();
+    for component in path.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        let parent = if prefix.is_empty() {
+            "/".to_string()
+        } else {
+            prefix.clone()
+        };
+        prefix.push('/');
+        prefix.push_str(component);
+        match open_in_root_flags(root, &prefix, libc::O_PATH | libc::O_DIRECTORY) {
+            Ok(_) => continue,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let dir = open_in_root_flags(root, &parent, libc::O_PATH | libc::O_DIRECTORY)?;
+        let name = CString::new(component)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "nul byte in path"))?;
+        use std::os::fd::AsRawFd;
+        // SAFETY: mkdirat/fchownat on a directory fd we hold, with a nul-terminated name.
+        unsafe {
+            if libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), 0o755) != 0 {
+                let err = io::Error::last_os_error();
+                if err.kind() != io::ErrorKind::AlreadyExists {
+                    return Err(err);
+                }
+                continue;
+            }
+            libc::fchownat(
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                uid,
+                gid,
+                libc::AT_SYMLINK_NOFOLLOW,
+            );
+        }
+    }
+    Ok(())
 }
 
 fn read_db(root: &Path, path: &str) -> Result<String, UserError> {
@@ -197,6 +245,24 @@ mod tests {
                 .map_err(|e| e.clone());
             assert_eq!(got, want, "user spec {spec:?}");
         }
+    }
+
+    #[test]
+    fn mkdir_stays_inside_root() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(&root).expect("mkdir");
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(&outside).expect("mkdir");
+        std::os::unix::fs::symlink(&outside, root.join("link")).expect("symlink");
+        // A dangling (inside the root) symlink is refused rather than followed to the host.
+        assert!(mkdir_in_root(&root, "/link/work/dir", 0, 0).is_err());
+        assert!(
+            !outside.join("work").exists(),
+            "escaped through the symlink"
+        );
+        mkdir_in_root(&root, "/a/b", 0, 0).expect("mkdir");
+        assert!(root.join("a/b").is_dir());
     }
 
     #[test]
