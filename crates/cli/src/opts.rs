@@ -301,7 +301,7 @@ fn validate_security_opt(opt: &str) -> Result<(), String> {
         .map(|(_, v)| v);
     match value {
         Some(v) if !v.is_empty() => Ok(()),
-        _ => Err(format!("invalid --security-opt: {opt:?}")),
+        _ => Err(format!("Invalid --security-opt: {opt:?}")),
     }
 }
 
