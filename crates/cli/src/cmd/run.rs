@@ -231,7 +231,8 @@ async fn create_container(
         )
         .to_path("/containers/create");
     let resp = match client.post(&path, Some(&cfg.body)).await {
-        Err(e) if e.is_not_found() && flags.pull == "missing" => {
+        // An image ID cannot be pulled; only names are.
+        Err(e) if e.is_not_found() && flags.pull == "missing" && !is_full_image_id(&image) => {
             if !flags.quiet {
                 // stdout is reserved for the container ID.
                 output::errln(&format!(
@@ -252,6 +253,12 @@ async fn create_container(
         }
     }
     Ok(created["Id"].as_str().unwrap_or_default().to_string())
+}
+
+/// A full image ID ("sha256:<64 hex>" or 64 hex characters).
+fn is_full_image_id(s: &str) -> bool {
+    let hex = s.strip_prefix("sha256:").unwrap_or(s);
+    hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// Pulls `image`, printing progress on stderr (stdout belongs to the ID).
@@ -513,6 +520,18 @@ mod tests {
             Ok("/images/create?fromImage=docker.io%2Flibrary%2Fbusybox".to_string())
         );
         assert!(pull_path("Bad", false, None).is_err());
+    }
+
+    #[test]
+    fn image_ids_are_not_pulled() {
+        assert!(is_full_image_id(
+            "sha256:d644867353d275c95044321018dbe521dbda88adc6c78a87c33bd5b3b3ddbbd8"
+        ));
+        assert!(is_full_image_id(
+            "d644867353d275c95044321018dbe521dbda88adc6c78a87c33bd5b3b3ddbbd8"
+        ));
+        assert!(!is_full_image_id("d644867353d2"));
+        assert!(!is_full_image_id("busybox"));
     }
 
     #[test]
