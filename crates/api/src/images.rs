@@ -14,6 +14,7 @@ use axum::routing::get;
 use axum::Router;
 use berth_engine::types::ImportOptions;
 use berth_engine::Engine;
+use berth_reference::Reference;
 use bollard_stubs::models::{ImageDeleteResponseItem, ImageHistoryResponseItem};
 use futures_util::TryStreamExt;
 use tokio::sync::mpsc;
@@ -120,7 +121,7 @@ async fn create(engine: Engine, version: ApiVersion, q: Query, body: Body) -> Ap
         .then(|| q.non_empty("platform").map(str::to_string))
         .flatten();
     if let Some(image) = q.non_empty("fromImage") {
-        return Ok(pull(image, q.get("tag").unwrap_or(""), platform));
+        return pull(image, q.get("tag").unwrap_or(""), platform);
     }
     let src = q.get("fromSrc").unwrap_or("");
     match src {
@@ -159,39 +160,41 @@ async fn create(engine: Engine, version: ApiVersion, q: Query, body: Body) -> Ap
     ))))
 }
 
-/// `docker pull`'s name for the progress messages: `name:tag`, or `name@digest` when the tag
-/// parameter carries a digest (the CLI sends it there).
-fn pull_reference(image: &str, tag: &str) -> String {
+/// The image a pull asks for, in familiar form (`alpine:latest`): the CLI sends the full name
+/// in `fromImage` and the tag, or a digest, in `tag`.
+fn pull_reference(image: &str, tag: &str) -> ApiResult<String> {
     // "pull -a" may send a trailing colon.
     let image = image.trim_end_matches(':');
-    if tag.is_empty() {
+    let full = if tag.is_empty() {
         image.to_string()
     } else if tag.contains(':') {
         format!("{image}@{tag}")
     } else {
         format!("{image}:{tag}")
-    }
+    };
+    Reference::parse_normalized(&full)
+        .map(|r| r.familiar_string())
+        .map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 /// Pull answers with a progress stream. The engine cannot pull yet, so the stream carries a
 /// single error; the producer task is where `Engine::pull_image` will report its progress.
-fn pull(image: &str, tag: &str, platform: Option<String>) -> Response {
-    let reference = pull_reference(image, tag);
+fn pull(image: &str, tag: &str, platform: Option<String>) -> ApiResult {
+    // A malformed name is refused before the stream starts, with a real status.
+    let reference = pull_reference(image, tag)?;
     let (tx, rx) = mpsc::channel::<Bytes>(16);
     tokio::spawn(async move {
         // NEEDS-ENGINE: `Engine::pull_image(reference, platform, progress: mpsc::Sender<..>)`;
         // its progress lines go to `tx`, an error becomes `progress_error`.
         let _ = platform;
-        let msg = format!(
-            "pull access denied for {reference}: pulling images is not supported by this daemon yet"
-        );
+        let msg = format!("cannot pull {reference}: pulling images is not supported yet");
         let _ = tx.send(progress_error(&msg)).await;
     });
     let lines = futures_util::stream::unfold(rx, |mut rx| async move {
         let line = rx.recv().await?;
         Some((Ok::<_, Infallible>(line), rx))
     });
-    progress_response(Body::from_stream(lines))
+    Ok(progress_response(Body::from_stream(lines)))
 }
 
 #[cfg(test)]
@@ -200,11 +203,20 @@ mod tests {
 
     #[test]
     fn pull_references() {
-        assert_eq!(pull_reference("busybox", "latest"), "busybox:latest");
-        assert_eq!(pull_reference("busybox:", ""), "busybox");
+        let d = format!("sha256:{}", "a".repeat(64));
         assert_eq!(
-            pull_reference("busybox", "sha256:abc"),
-            "busybox@sha256:abc"
+            pull_reference("docker.io/library/busybox", "latest").ok(),
+            Some("busybox:latest".to_string())
         );
+        assert_eq!(
+            pull_reference("busybox:", "").ok(),
+            Some("busybox".to_string())
+        );
+        assert_eq!(
+            pull_reference("me/app", &d).ok(),
+            Some(format!("me/app@{d}"))
+        );
+        let bad = pull_reference("not a name!", "").err().map(|e| e.status());
+        assert_eq!(bad, Some(StatusCode::BAD_REQUEST));
     }
 }

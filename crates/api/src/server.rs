@@ -230,16 +230,29 @@ pub(crate) async fn serve_router(
                 Ok((stream, _)) => {
                     conns.spawn(serve_connection(app.clone(), stream, stop_rx.clone()));
                 }
-                Err(e) => {
-                    // Typically EMFILE: back off instead of spinning; the listener stays usable.
+                Err(e) if is_transient_accept_error(&e) => {
+                    // Out of descriptors or memory: back off instead of spinning; the
+                    // listener stays usable once connections close.
                     tracing::warn!(error = %e, "accept on API socket");
                     tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "API socket failed");
+                    drain(conns, stop_tx).await;
+                    return Err(e);
                 }
             },
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
         }
     }
     drop(listener);
+    drain(conns, stop_tx).await;
+    Ok(())
+}
+
+/// Asks every connection to finish its current request, then cuts the ones still busy after
+/// the grace period.
+async fn drain(mut conns: JoinSet<()>, stop_tx: watch::Sender<bool>) {
     let _ = stop_tx.send(true);
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while conns.join_next().await.is_some() {}
@@ -252,7 +265,19 @@ pub(crate) async fn serve_router(
         );
         conns.abort_all();
     }
-    Ok(())
+}
+
+/// Accept errors that pass: a connection aborted before it was accepted, or exhausted
+/// descriptors/memory (EMFILE 24, ENFILE 23, ENOBUFS 105, ENOMEM 12 on Linux, the only
+/// platform berth runs on).
+fn is_transient_accept_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::Interrupted
+            | std::io::ErrorKind::WouldBlock
+    ) || matches!(e.raw_os_error(), Some(12 | 23 | 24 | 105))
 }
 
 /// One HTTP/1.1 connection, with upgrades enabled for hijacked attach streams.

@@ -115,7 +115,8 @@ pub fn summary(c: &Container, image: String, now: DateTime<Utc>) -> ContainerSum
 
 /// The engine's container configuration as Docker's `Config`.
 pub fn config_to_wire(c: &ContainerConfig) -> wire::ContainerConfig {
-    let sorted = |v: &[String]| (!v.is_empty()).then(|| v.to_vec());
+    // Docker omits empty port and volume sets rather than sending `{}`.
+    let non_empty = |v: &[String]| (!v.is_empty()).then(|| v.to_vec());
     wire::ContainerConfig {
         hostname: Some(c.hostname.clone()),
         domainname: Some(c.domainname.clone()),
@@ -123,14 +124,14 @@ pub fn config_to_wire(c: &ContainerConfig) -> wire::ContainerConfig {
         attach_stdin: Some(c.attach_stdin),
         attach_stdout: Some(c.attach_stdout),
         attach_stderr: Some(c.attach_stderr),
-        exposed_ports: sorted(&c.exposed_ports),
+        exposed_ports: non_empty(&c.exposed_ports),
         tty: Some(c.tty),
         open_stdin: Some(c.open_stdin),
         stdin_once: Some(c.stdin_once),
         env: Some(c.env.clone()),
         cmd: c.cmd.clone(),
         image: Some(c.image.clone()),
-        volumes: sorted(&c.volumes),
+        volumes: non_empty(&c.volumes),
         working_dir: Some(c.working_dir.clone()),
         entrypoint: c.entrypoint.clone(),
         network_disabled: c.network_disabled.then_some(true),
@@ -353,6 +354,7 @@ pub fn create_request(
     platform: Option<String>,
 ) -> Result<Create, ApiError> {
     let mut warnings = Vec::new();
+    // Sets arrive as JSON objects (hash maps): sort them so records are deterministic.
     let sorted = |v: Option<Vec<String>>| {
         let mut v = v.unwrap_or_default();
         v.sort();
