@@ -14,7 +14,6 @@ mod formatter;
 mod jsonfmt;
 mod opts;
 mod output;
-mod reference;
 mod stdcopy;
 mod tabwriter;
 mod template;

@@ -1,5 +1,6 @@
 //! Image commands: `images`, `tag`, `rmi`, `history`, `import`, `pull`.
 
+use berth_reference::Reference;
 use hyper::Method;
 use serde_json::Value as Json;
 
@@ -9,7 +10,6 @@ use crate::args::{HistoryArgs, ImagesArgs, ImportArgs, PullArgs, RmiArgs, TagArg
 use crate::client::{empty_body, reader_body, Body, Query};
 use crate::error::{self, go_io_error, CliError};
 use crate::formatter::{self, image as fmt, Format};
-use crate::reference::Reference;
 use crate::{output, Ctx};
 
 /// `images` / `image ls`; `called_as_images` enables docker's hint for
@@ -63,10 +63,10 @@ pub async fn tag(ctx: &mut Ctx, a: TagArgs) -> Result<(), CliError> {
     };
     // The source may also be an image ID.
     if !is_image_id(source) {
-        Reference::parse(source).map_err(|e| bad(source, &e))?;
+        Reference::parse_normalized(source).map_err(|e| bad(source, &e))?;
     }
-    let target_ref = Reference::parse(target).map_err(|e| bad(target, &e))?;
-    if target_ref.digest.is_some() {
+    let target_ref = Reference::parse_normalized(target).map_err(|e| bad(target, &e))?;
+    if target_ref.digest().is_some() {
         return Err(CliError::new(
             "refusing to create a tag with a digest reference",
         ));
@@ -74,7 +74,7 @@ pub async fn tag(ctx: &mut Ctx, a: TagArgs) -> Result<(), CliError> {
     let target_ref = target_ref.with_default_tag();
     let path = Query::new()
         .set("repo", target_ref.familiar_name())
-        .set("tag", target_ref.tag.clone().unwrap_or_default())
+        .set("tag", target_ref.tag().unwrap_or_default())
         .to_path(&format!("/images/{}/tag", seg(source)));
     let client = ctx.client().await?;
     client.post(&path, None).await?;
@@ -171,9 +171,10 @@ pub async fn import(ctx: &mut Ctx, a: ImportArgs) -> Result<(), CliError> {
     // The daemon takes repository and tag separately.
     let (repo, tag) = match &reference {
         Some(r) => {
-            let parsed = Reference::parse(r).map_err(|e| CliError::new(e.to_string()))?;
-            match (&parsed.tag, r.rfind(':')) {
-                (Some(t), Some(i)) => (Some(r[..i].to_string()), Some(t.clone())),
+            let parsed =
+                Reference::parse_normalized(r).map_err(|e| CliError::new(e.to_string()))?;
+            match (parsed.tag(), r.rfind(':')) {
+                (Some(t), Some(i)) => (Some(r[..i].to_string()), Some(t.to_string())),
                 _ => (Some(r.clone()), None),
             }
         }
@@ -222,8 +223,8 @@ pub async fn import(ctx: &mut Ctx, a: ImportArgs) -> Result<(), CliError> {
 pub async fn pull(ctx: &mut Ctx, a: PullArgs) -> Result<(), CliError> {
     ctx.require_exact_args(a.names.len(), 1)?;
     let name = &a.names[0];
-    let r = Reference::parse(name).map_err(|e| CliError::new(e.to_string()))?;
-    let name_only = r.tag.is_none() && r.digest.is_none();
+    let r = Reference::parse_normalized(name).map_err(|e| CliError::new(e.to_string()))?;
+    let name_only = r.tag().is_none() && r.digest().is_none();
     if a.all_tags && !name_only {
         return Err(CliError::new("tag can't be used with --all-tags/-a"));
     }

@@ -6,6 +6,7 @@
 
 use std::io::{IsTerminal, Read, Write};
 
+use berth_reference::Reference;
 use hyper::Method;
 use serde_json::Value as Json;
 use tokio::io::AsyncWriteExt;
@@ -16,7 +17,6 @@ use crate::args::{ContainerFlags, CreateArgs, RunArgs, StartArgs};
 use crate::client::{empty_body, ApiError, Client, Hijacked, Query};
 use crate::error::CliError;
 use crate::opts::{self, ContainerConfig};
-use crate::reference::Reference;
 use crate::stdcopy::{self, Sinks};
 use crate::{output, Ctx};
 
@@ -218,7 +218,12 @@ async fn create_container(
     flags: &ContainerFlags,
 ) -> Result<String, ApiError> {
     let image = cfg.body["Image"].as_str().unwrap_or_default().to_string();
-    let reference = Reference::parse(&image).map_err(|e| ApiError::Protocol(e.to_string()))?;
+    // docker's ParseAnyReference: a full image ID is valid, but only names can be pulled.
+    let reference = if is_full_image_id(&image) {
+        None
+    } else {
+        Some(Reference::parse_normalized(&image).map_err(|e| ApiError::Protocol(e.to_string()))?)
+    };
     if flags.pull == "always" {
         pull_image(client, &image, flags.quiet, flags.platform.as_deref()).await?;
     }
@@ -231,13 +236,15 @@ async fn create_container(
         )
         .to_path("/containers/create");
     let resp = match client.post(&path, Some(&cfg.body)).await {
-        // An image ID cannot be pulled; only names are.
-        Err(e) if e.is_not_found() && flags.pull == "missing" && !is_full_image_id(&image) => {
+        Err(e) if e.is_not_found() && flags.pull == "missing" && reference.is_some() => {
             if !flags.quiet {
                 // stdout is reserved for the container ID.
                 output::errln(&format!(
                     "Unable to find image '{}' locally",
-                    reference.clone().with_default_tag().familiar_string()
+                    reference
+                        .clone()
+                        .map(|r| r.with_default_tag().familiar_string())
+                        .unwrap_or_default()
                 ));
             }
             pull_image(client, &image, flags.quiet, flags.platform.as_deref()).await?;
@@ -285,12 +292,14 @@ async fn pull_image(
 /// `POST /images/create?fromImage=…&tag=…` for a reference, as docker's
 /// client splits it (a digest goes in `tag`).
 pub fn pull_path(image: &str, all_tags: bool, platform: Option<&str>) -> Result<String, String> {
-    let r = Reference::parse(image).map_err(|e| e.to_string())?;
+    let r = Reference::parse_normalized(image).map_err(|e| e.to_string())?;
     let tag = if all_tags {
         None
     } else {
         let r = r.clone().with_default_tag();
-        r.digest.or(r.tag)
+        r.digest()
+            .map(|d| d.to_string())
+            .or_else(|| r.tag().map(str::to_string))
     };
     Ok(Query::new()
         .set("fromImage", r.name())

@@ -6,10 +6,10 @@ use std::rc::Rc;
 use serde_json::Value as Json;
 
 use super::{ellipsis, go_quote, truncate_id};
-use crate::reference::Reference;
 use crate::template::{Method, Struct, Value};
 use crate::timefmt;
 use crate::units;
+use berth_reference::Reference;
 
 pub const DEFAULT_TABLE: &str =
     "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
@@ -164,12 +164,12 @@ fn image(image: &str, image_id: &str, trunc: bool) -> String {
     if short == truncate_id(image) {
         return short;
     }
-    match Reference::parse(image) {
+    match Reference::parse_normalized(image) {
         // A pinned digest is noise in a table; keep name and tag.
-        Ok(mut r) => {
-            r.digest = None;
-            r.familiar_string()
-        }
+        Ok(r) => match r.tag() {
+            Some(t) => format!("{}:{t}", r.familiar_name()),
+            None => r.familiar_name(),
+        },
         Err(_) => image.to_string(),
     }
 }

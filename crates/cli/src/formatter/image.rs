@@ -3,10 +3,10 @@
 use serde_json::Value as Json;
 
 use super::{ellipsis, truncate_id};
-use crate::reference::Reference;
 use crate::template::{Struct, Value};
 use crate::timefmt;
 use crate::units;
+use berth_reference::Reference;
 
 const IMAGES_TABLE: &str =
     "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{if .CreatedSince }}{{.CreatedSince}}{{else}}N/A{{end}}\t{{.Size}}";
@@ -81,8 +81,12 @@ pub fn image_rows(
     // Group tags and digests by repository, keeping first-seen order.
     let mut repo_tags: Vec<(String, Vec<String>)> = Vec::new();
     for t in &tags {
-        let Ok(r) = Reference::parse(t) else { continue };
-        let Some(tag) = r.tag.clone() else { continue };
+        let Ok(r) = Reference::parse_normalized(t) else {
+            continue;
+        };
+        let Some(tag) = r.tag().map(str::to_string) else {
+            continue;
+        };
         let name = r.familiar_name();
         match repo_tags.iter_mut().find(|(n, _)| *n == name) {
             Some((_, v)) => v.push(tag),
@@ -91,8 +95,10 @@ pub fn image_rows(
     }
     let mut repo_digests: Vec<(String, Vec<String>)> = Vec::new();
     for d in &digests {
-        let Ok(r) = Reference::parse(d) else { continue };
-        let Some(digest) = r.digest.clone() else {
+        let Ok(r) = Reference::parse_normalized(d) else {
+            continue;
+        };
+        let Some(digest) = r.digest().map(|d| d.to_string()) else {
             continue;
         };
         let name = r.familiar_name();
