@@ -42,6 +42,7 @@ pub(crate) fn routes() -> Router<Engine> {
         .route("/containers/{id}/wait", post(wait))
         .route("/containers/{id}/logs", get(logs))
         .route("/containers/{id}/attach", post(attach))
+        .route("/containers/{id}/resize", post(resize))
 }
 
 fn body_error(rej: BytesRejection) -> ApiError {
@@ -195,6 +196,31 @@ async fn remove(State(engine): State<Engine>, Path(id): Path<String>, q: Query) 
         .remove_container(&id, q.bool("force"), q.bool("v"))
         .await?;
     Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// A TTY dimension (`h`, `w`): required, an unsigned 32-bit number (dockerd's `Uint32Value`).
+fn tty_dimension(q: &Query, key: &str, what: &str) -> ApiResult<u32> {
+    let v = q.get(key).unwrap_or("");
+    v.parse::<u32>()
+        .map_err(|_| ApiError::bad_request(format!("invalid resize {what} {v:?}: invalid syntax")))
+}
+
+/// `docker run -it` resizes the TTY right after start and warns "failed to resize tty" when that
+/// fails, so the call is validated and accepted like dockerd's.
+async fn resize(State(engine): State<Engine>, Path(id): Path<String>, q: Query) -> ApiResult {
+    let height = tty_dimension(&q, "h", "height")?;
+    let width = tty_dimension(&q, "w", "width")?;
+    let c = engine.inspect_container(&id)?;
+    if !c.state.is_running() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("Container {} is not running", c.id),
+        ));
+    }
+    // NEEDS-ENGINE: `Engine::resize_tty(id, height, width)`; until then the container keeps
+    // its default 80x24, which is what the CLI falls back to anyway.
+    tracing::debug!(container = %c.id, height, width, "tty resize not applied");
+    Ok(empty(StatusCode::OK))
 }
 
 /// Docker's wait `condition` parameter; empty means the default, `not-running`.
@@ -410,6 +436,17 @@ mod tests {
         }));
         assert_eq!(err["Error"]["Message"], "boom");
         assert_eq!(err["StatusCode"], 1);
+    }
+
+    #[test]
+    fn tty_dimensions() {
+        let q = Query::parse(Some("h=40&w=120&bad=-1&big=4294967296"));
+        assert_eq!(tty_dimension(&q, "h", "height").ok(), Some(40));
+        assert_eq!(tty_dimension(&q, "w", "width").ok(), Some(120));
+        for key in ["bad", "big", "missing"] {
+            let e = tty_dimension(&q, key, "height").err().map(|e| e.status());
+            assert_eq!(e, Some(StatusCode::BAD_REQUEST), "{key}");
+        }
     }
 
     #[test]
