@@ -66,7 +66,21 @@ impl Engine {
     pub async fn start_container(&self, id: &str) -> Result<()> {
         let (id, op, live) = self.lookup(id)?;
         let _guard = op.lock().await;
-        self.start_locked(&id, &live).await
+        let result = self.start_locked(&id, &live).await;
+        if let Err(e) = &result {
+            // Like Docker, a `--rm` container that cannot start is removed: `docker run --rm`
+            // waits for the removal before it reports the error.
+            let auto_remove = self
+                .inspect_container(&id)
+                .map(|c| c.host_config.auto_remove && !c.state.is_running())
+                .unwrap_or(false);
+            if auto_remove && e.kind() != crate::ErrorKind::NotModified {
+                if let Err(rm) = self.remove_stopped(&id).await {
+                    tracing::warn!(id, error = %rm, "remove after failed start");
+                }
+            }
+        }
+        result
     }
 
     async fn start_locked(&self, id: &str, live: &Arc<Mutex<Live>>) -> Result<()> {

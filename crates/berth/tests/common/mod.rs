@@ -1,0 +1,308 @@
+//! Test harness: a real `berth daemon` on a temporary data root and socket, driven through our
+//! CLI and the real docker CLI. Every daemon is private to its test, so tests run in parallel.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+pub const DOCKER: &str = "/usr/local/bin/docker";
+
+pub struct Daemon {
+    pub root: tempfile::TempDir,
+    /// Short on purpose: Unix socket paths are limited to 108 bytes.
+    pub exec: tempfile::TempDir,
+    pub child: Option<Child>,
+    pub extra_config: String,
+}
+
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Out {
+    fn from(o: Output) -> Self {
+        Out {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Out {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+impl Daemon {
+    pub fn start() -> Daemon {
+        Self::start_with("")
+    }
+
+    /// `extra` is spliced into daemon.json, e.g. `"live-restore": false`.
+    pub fn start_with(extra: &str) -> Daemon {
+        let root = tempfile::Builder::new()
+            .prefix("berth-test-")
+            .tempdir_in("/var/tmp")
+            .expect("data root");
+        let exec = tempfile::Builder::new()
+            .prefix("bt")
+            .tempdir_in("/tmp")
+            .expect("exec root");
+        let mut d = Daemon {
+            root,
+            exec,
+            child: None,
+            extra_config: extra.to_string(),
+        };
+        d.spawn();
+        d
+    }
+
+    pub fn data_root(&self) -> PathBuf {
+        self.root.path().join("data")
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.exec.path().join("berth.sock")
+    }
+
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket().display())
+    }
+
+    pub fn spawn(&mut self) {
+        let config = self.root.path().join("daemon.json");
+        std::fs::write(&config, format!("{{{}}}", self.extra_config)).expect("daemon.json");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.root.path().join("daemon.log"))
+            .expect("log");
+        let child = Command::new(BERTH)
+            .arg("daemon")
+            .arg("--data-root")
+            .arg(self.data_root())
+            .arg("--exec-root")
+            .arg(self.exec.path())
+            .arg("--config-file")
+            .arg(&config)
+            .arg("-H")
+            .arg(self.host())
+            .env("BERTH_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn daemon");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if UnixStream::connect(self.socket()).is_ok() {
+                return;
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!("daemon exited with {status}: {}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("daemon did not start: {}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.root.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    /// SIGKILL: the daemon gets no chance to clean up.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: sending a signal to our own child's pid.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let _ = c.wait();
+        }
+    }
+
+    pub fn berth(&self, args: &[&str]) -> Out {
+        Command::new(BERTH)
+            .args(args)
+            .env("BERTH_HOST", self.host())
+            .env_remove("DOCKER_HOST")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run berth")
+            .into()
+    }
+
+    pub fn berth_stdin(&self, args: &[&str], input: &[u8]) -> Out {
+        let mut child = Command::new(BERTH)
+            .args(args)
+            .env("BERTH_HOST", self.host())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run berth");
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(input);
+        }
+        child.wait_with_output().expect("wait berth").into()
+    }
+
+    pub fn docker(&self, args: &[&str]) -> Out {
+        Command::new(DOCKER)
+            .args(args)
+            .env("DOCKER_HOST", self.host())
+            .env("DOCKER_CONFIG", self.root.path().join("docker-config"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run docker")
+            .into()
+    }
+
+    /// Imports the busybox fixture as `name`.
+    pub fn import_busybox(&self, name: &str) -> String {
+        let tar = busybox_tar(self.root.path());
+        let out = self.berth(&[
+            "import",
+            "-c",
+            "CMD [\"sh\"]",
+            tar.to_str().expect("path"),
+            name,
+        ]);
+        assert_eq!(out.code, 0, "import: {out:?}");
+        out.stdout.trim().to_string()
+    }
+
+    /// Mounts under the data root (there must be none once containers are gone).
+    pub fn mounts(&self) -> Vec<String> {
+        let root = self.data_root().display().to_string();
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(&root) || l.contains(&self.exec.path().display().to_string()))
+            .map(String::from)
+            .collect()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            // Leave nothing running: remove every container, then stop the daemon.
+            let ids = self.berth(&["ps", "-aq", "--no-trunc"]);
+            for id in ids.stdout.split_whitespace() {
+                let _ = self.berth(&["rm", "-f", id]);
+            }
+            self.stop();
+        }
+        for m in self.mounts() {
+            if let Some(point) = m.split_whitespace().nth(4) {
+                let _ = nix::mount::umount2(point, nix::mount::MntFlags::MNT_DETACH);
+            }
+        }
+    }
+}
+
+/// A busybox root filesystem from Debian's busybox-static, as a tar file in `dir`.
+pub fn busybox_tar(dir: &Path) -> PathBuf {
+    let path = dir.join("busybox.tar");
+    if path.exists() {
+        return path;
+    }
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("busybox-static is installed (apt-get install busybox-static)");
+    let applets = Command::new(busybox)
+        .arg("--list")
+        .output()
+        .expect("busybox --list");
+    let mut b = tar::Builder::new(std::fs::File::create(&path).expect("create tar"));
+    let mut dir_entry = |name: &str, mode: u32| {
+        let mut h = header();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(mode);
+        h.set_size(0);
+        h.set_mtime(1_700_000_000);
+        b.append_data(&mut h, name, std::io::empty()).expect("dir");
+    };
+    for d in [
+        "bin", "etc", "tmp", "root", "proc", "sys", "dev", "home", "var",
+    ] {
+        dir_entry(d, if d == "tmp" { 0o1777 } else { 0o755 });
+    }
+    let data = std::fs::read(busybox).expect("read busybox");
+    let mut h = header();
+    h.set_mode(0o755);
+    h.set_size(data.len() as u64);
+    h.set_mtime(1_700_000_000);
+    b.append_data(&mut h, "bin/busybox", data.as_slice())
+        .expect("busybox");
+    for applet in String::from_utf8_lossy(&applets.stdout).split_whitespace() {
+        if applet == "busybox" {
+            continue;
+        }
+        let mut h = header();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_mode(0o777);
+        h.set_size(0);
+        h.set_mtime(1_700_000_000);
+        b.append_link(&mut h, format!("bin/{applet}"), "busybox")
+            .expect("link");
+    }
+    for (name, content) in [
+        (
+            "etc/passwd",
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n",
+        ),
+        ("etc/group", "root:x:0:\nnogroup:x:65534:\n"),
+    ] {
+        let mut h = header();
+        h.set_mode(0o644);
+        h.set_size(content.len() as u64);
+        h.set_mtime(1_700_000_000);
+        b.append_data(&mut h, name, content.as_bytes())
+            .expect("file");
+    }
+    b.finish().expect("finish tar");
+    path
+}
+
+fn header() -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_uid(0);
+    h.set_gid(0);
+    h
+}
+
+/// Waits until `f` holds, up to `secs` seconds.
+pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
