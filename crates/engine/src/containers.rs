@@ -43,6 +43,9 @@ impl Default for Live {
     }
 }
 
+/// A container's full ID, its operation lock and its live channels.
+pub(crate) type Handles = (String, Arc<tokio::sync::Mutex<()>>, Arc<Mutex<Live>>);
+
 pub(crate) struct Slot {
     pub c: Container,
     /// Serialises start/stop/remove of one container.
@@ -124,10 +127,7 @@ impl Engine {
             .ctx(|| format!("save container {}", c.id))
     }
 
-    pub(crate) fn lookup(
-        &self,
-        id_or_name: &str,
-    ) -> Result<(String, Arc<tokio::sync::Mutex<()>>, Arc<Mutex<Live>>)> {
+    pub(crate) fn lookup(&self, id_or_name: &str) -> Result<Handles> {
         let db = lock(&self.inner.containers);
         let s = db.resolve(id_or_name)?;
         Ok((s.c.id.clone(), s.op.clone(), s.live.clone()))

@@ -224,7 +224,8 @@ mod tests {
 
     #[test]
     fn resolves_like_docker() {
-        let cases: &[(&str, Result<(u32, u32, &[u32]), UserError>)] = &[
+        type Want = Result<(u32, u32, &'static [u32]), UserError>;
+        let cases: &[(&str, Want)] = &[
             ("", Ok((0, 0, &[]))),
             ("root", Ok((0, 0, &[]))),
             ("nobody", Ok((65534, 65534, &[]))),

@@ -232,7 +232,7 @@ impl LayerStore {
                 Err(e) => warn!(layer = %chain_id, error = %e, "skipping unreadable layer"),
             }
         }
-        layers.sort_by(|a, b| a.chain_id.to_string().cmp(&b.chain_id.to_string()));
+        layers.sort_by(|a, b| a.chain_id.cmp(&b.chain_id));
         Ok(layers)
     }
 
