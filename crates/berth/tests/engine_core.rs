@@ -398,3 +398,76 @@ fn second_daemon_on_same_root_refuses() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("already using the data root"));
 }
+
+#[test]
+fn stdin_and_log_following() {
+    let d = Daemon::start();
+    d.import_busybox("busybox");
+    let out = d.berth_stdin(
+        &["run", "-i", "--rm", "busybox", "sh", "-c", "cat; echo done"],
+        b"line1\nline2\n",
+    );
+    assert_eq!(out.stdout, "line1\nline2\ndone\n", "{out:?}");
+    let big: Vec<u8> = (0..200_000u32)
+        .flat_map(|i| format!("{i}\n").into_bytes())
+        .collect();
+    let out = d.berth_stdin(&["run", "-i", "--rm", "busybox", "wc", "-l"], &big);
+    assert_eq!(out.stdout.trim(), "200000", "{:?}", out.stderr);
+
+    let run = d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "follow",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5; do echo line$i; sleep 0.3; done",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    // Follows until the container exits, then ends by itself.
+    let start = std::time::Instant::now();
+    let follow = d.berth(&["logs", "-f", "follow"]);
+    assert_eq!(
+        follow.stdout, "line1\nline2\nline3\nline4\nline5\n",
+        "{follow:?}"
+    );
+    assert!(start.elapsed().as_secs() < 10);
+    let dfollow = d.docker(&["logs", "-f", "--since", "0", "follow"]);
+    assert_eq!(dfollow.stdout.lines().count(), 5, "{dfollow:?}");
+}
+
+#[test]
+fn live_restore_false_stops_containers_at_shutdown() {
+    let mut d = Daemon::start_with("\"live-restore\": false");
+    d.import_busybox("busybox");
+    let out = d.berth(&["run", "-d", "--name", "short", "busybox", "sleep", "600"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let id = out.stdout.trim().to_string();
+    let shim_exe = format!("{}", d.exec.path().join("berth-shim").display());
+    let shim_running = || {
+        std::fs::read_dir("/proc")
+            .map(|it| {
+                it.flatten().any(|p| {
+                    std::fs::read_to_string(p.path().join("cmdline"))
+                        .map(|c| c.starts_with(&shim_exe) && c.contains(&id))
+                        .unwrap_or(false)
+                })
+            })
+            .unwrap_or(false)
+    };
+    assert!(shim_running(), "a shim runs the container");
+    d.stop();
+    assert!(
+        !shim_running(),
+        "the shim is gone after a live-restore=false shutdown"
+    );
+    d.spawn();
+    let state = d.berth(&["inspect", "-f", "{{.State.Status}}", "short"]);
+    assert_eq!(state.stdout.trim(), "exited", "{state:?}");
+    assert!(
+        d.mounts().iter().all(|m| !m.contains("overlay")),
+        "{:?}",
+        d.mounts()
+    );
+}
