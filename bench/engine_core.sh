@@ -41,7 +41,8 @@ dockerd --data-root "$work/docker" --exec-root "$dexec/exec" -H "unix://$DSOCK" 
 for _ in $(seq 300); do [ -S "$BSOCK" ] && [ -S "$DSOCK" ] && break; sleep 0.1; done
 
 rootfs=$work/rootfs; mkdir -p "$rootfs"/{bin,etc,tmp}
-cp /bin/busybox "$rootfs/bin/"; for a in $(/bin/busybox --list); do ln -sf busybox "$rootfs/bin/$a"; done
+cp /bin/busybox "$rootfs/bin/"
+for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$rootfs/bin/$a"; done
 echo 'root:x:0:0:root:/root:/bin/sh' > "$rootfs/etc/passwd"
 tar -C "$rootfs" -c . > "$work/busybox.tar"
 BERTH_HOST=unix://$BSOCK $BERTH import "$work/busybox.tar" busybox >/dev/null
