@@ -442,6 +442,7 @@ impl Shim {
                         if let Some(code) = self.reaped.remove(&pid) {
                             self.record_exit(code);
                         }
+                        release_startup_pages();
                         Ok(pid)
                     }
                     None => Err(text
@@ -469,6 +470,57 @@ impl Shim {
         delete_container(&self.config);
         let _ = std::fs::remove_file(&self.config.socket);
         Ok(())
+    }
+}
+
+/// Drops the shim's startup working set once the container runs.
+///
+/// A shim lives as long as its container, and hundreds may run at once, so its resident size
+/// matters. Parsing the config, logging setup and forking the creator touch code and read-only
+/// data all over the binary and libc, and the kernel's fault-around maps 64 KiB per fault, so
+/// several MiB stay mapped although the poll loop needs a few pages. Clean, read-only file
+/// pages stay in the page cache (shared with the daemon): unmapping them from this process
+/// costs nothing, and the loop faults back in only what it uses. A mapping qualifies only when
+/// it is file-backed, not writable and has no anonymous (copied-on-write) pages, such as RELRO
+/// data after relocation: dropping those would lose their contents.
+fn release_startup_pages() {
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+        return;
+    };
+    let mut candidate: Option<(usize, usize)> = None;
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let Some(first) = fields.next() else {
+            continue;
+        };
+        if let Some((start, end)) = first.split_once('-').and_then(|(s, e)| {
+            Some((
+                usize::from_str_radix(s, 16).ok()?,
+                usize::from_str_radix(e, 16).ok()?,
+            ))
+        }) {
+            let perms = fields.next().unwrap_or("");
+            let path = fields.nth(3).unwrap_or("");
+            candidate = (perms.starts_with('r')
+                && perms.as_bytes().get(1) == Some(&b'-')
+                && perms.ends_with('p')
+                && path.starts_with('/'))
+            .then_some((start, end));
+        } else if first == "Anonymous:" {
+            let anon = fields.next().unwrap_or("1");
+            if let (Some((start, end)), "0") = (candidate.take(), anon) {
+                // SAFETY: the range is a whole private, non-writable, file-backed mapping of
+                // this process without copied-on-write pages; MADV_DONTNEED only drops
+                // page-table entries, and later accesses refault the identical bytes.
+                unsafe {
+                    libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+                }
+            }
+        }
+    }
+    // SAFETY: malloc_trim only returns free heap memory to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
