@@ -174,3 +174,4 @@ fn skopeo_reads_our_archives() {
         }
     }
 }
+
