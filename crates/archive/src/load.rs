@@ -226,7 +226,7 @@ impl Loaded<'_> {
             _ => {}
         }
         if let Some((dir, name)) = path.split_once('/') {
-            if !dir.contains('/') && dir != "blobs" && (name == "json" || name == "VERSION") {
+            if dir != "blobs" && (name == "json" || name == "VERSION") {
                 return Ok(());
             }
         }

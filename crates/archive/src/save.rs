@@ -73,10 +73,8 @@ pub fn save<W: Write>(
             annotations: BTreeMap::new(),
             platform: None,
         };
-        if refs.is_empty() {
-            if index_seen.insert((manifest.digest.clone(), None)) {
-                index.manifests.push(descriptor.clone());
-            }
+        if refs.is_empty() && index_seen.insert((manifest.digest.clone(), None)) {
+            index.manifests.push(descriptor.clone());
         }
         for r in &refs {
             if !index_seen.insert((manifest.digest.clone(), Some(r.to_string()))) {

@@ -41,15 +41,33 @@ fn escaping_entry_names_are_refused() {
 #[test]
 fn escaping_links_are_refused() {
     let e = load_err(&with(|b| {
-        raw_entry(b, "aaa/layer.tar", tar::EntryType::Symlink, Some("../../etc/passwd"), b"")
+        raw_entry(
+            b,
+            "aaa/layer.tar",
+            tar::EntryType::Symlink,
+            Some("../../etc/passwd"),
+            b"",
+        )
     }));
     assert_contains(&e, "outside the archive");
     let e = load_err(&with(|b| {
-        raw_entry(b, "aaa/layer.tar", tar::EntryType::Symlink, Some("/etc/passwd"), b"")
+        raw_entry(
+            b,
+            "aaa/layer.tar",
+            tar::EntryType::Symlink,
+            Some("/etc/passwd"),
+            b"",
+        )
     }));
     assert_contains(&e, "absolute symlink target");
     let e = load_err(&with(|b| {
-        raw_entry(b, "aaa/layer.tar", tar::EntryType::Link, Some("../etc/passwd"), b"")
+        raw_entry(
+            b,
+            "aaa/layer.tar",
+            tar::EntryType::Link,
+            Some("../etc/passwd"),
+            b"",
+        )
     }));
     assert_contains(&e, "invalid link");
 }
@@ -105,11 +123,15 @@ fn inconsistent_images_are_refused() {
             .unwrap();
             append_file(b, "c.json", &cfg);
             append_file(b, "l.tar", &layer);
-            let m = serde_json::json!([{"Config": "c.json", "RepoTags": ["a:1"], "Layers": layers}]);
+            let m =
+                serde_json::json!([{"Config": "c.json", "RepoTags": ["a:1"], "Layers": layers}]);
             append_file(b, "manifest.json", &serde_json::to_vec(&m).unwrap());
         })
     };
-    let e = load_err(&archive(vec![good.to_string(), good.to_string()], vec!["l.tar"]));
+    let e = load_err(&archive(
+        vec![good.to_string(), good.to_string()],
+        vec!["l.tar"],
+    ));
     assert_contains(&e, "layers length mismatch");
     let e = load_err(&archive(vec![other.to_string()], vec!["l.tar"]));
     assert_contains(&e, "diff id");
@@ -127,7 +149,11 @@ fn blobs_must_match_their_names() {
     let tmp = tempfile::tempdir().unwrap();
     let st = store(tmp.path());
     let archive = with(|b| {
-        append_file(b, &format!("blobs/sha256/{}", claimed.hex()), b"something else")
+        append_file(
+            b,
+            &format!("blobs/sha256/{}", claimed.hex()),
+            b"something else",
+        )
     });
     let err = load(&st, &archive[..]).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
@@ -144,7 +170,8 @@ fn bad_tags_and_oci_descriptors() {
     let e = load_err(&with(|b| {
         append_file(b, "c.json", &cfg);
         append_file(b, "l.tar", &layer);
-        let m = serde_json::json!([{"Config": "c.json", "RepoTags": ["Bad:Tag"], "Layers": ["l.tar"]}]);
+        let m =
+            serde_json::json!([{"Config": "c.json", "RepoTags": ["Bad:Tag"], "Layers": ["l.tar"]}]);
         append_file(b, "manifest.json", &serde_json::to_vec(&m).unwrap());
     }));
     assert_contains(&e, "invalid tag \"Bad:Tag\"");
@@ -161,7 +188,11 @@ fn bad_tags_and_oci_descriptors() {
     let md = Digest::sha256_of(&manifest);
     let e = load_err(&with(|b| {
         for blob in [&cfg, &layer, &manifest] {
-            append_file(b, &format!("blobs/sha256/{}", Digest::sha256_of(blob).hex()), blob);
+            append_file(
+                b,
+                &format!("blobs/sha256/{}", Digest::sha256_of(blob).hex()),
+                blob,
+            );
         }
         let index = serde_json::json!({"schemaVersion": 2, "manifests": [{
             "mediaType": "application/vnd.oci.image.manifest.v1+json",

@@ -77,7 +77,11 @@ fn dockerd_20_10_layout_with_symlinked_layers() {
         "repositories",
         format!(r#"{{"busybox":{{"latest":"{v1b}"}},"other":{{"1":"{v1c}"}}}}"#).as_bytes(),
     );
-    append_file(&mut b, "manifest.json", &serde_json::to_vec(&manifest).unwrap());
+    append_file(
+        &mut b,
+        "manifest.json",
+        &serde_json::to_vec(&manifest).unwrap(),
+    );
     let archive = b.into_inner().unwrap();
 
     let tmp = tempfile::tempdir().unwrap();
@@ -85,14 +89,16 @@ fn dockerd_20_10_layout_with_symlinked_layers() {
     let images = load(&st, &archive[..]).unwrap();
     assert_eq!(images.len(), 2);
 
-    let names = |i: usize| -> Vec<String> {
-        images[i].refs.iter().map(Reference::to_string).collect()
-    };
+    let names =
+        |i: usize| -> Vec<String> { images[i].refs.iter().map(Reference::to_string).collect() };
     assert_eq!(images[0].config_digest, c1);
     assert_eq!(names(0), vec!["docker.io/library/busybox:latest"]);
     let digests: Vec<_> = images[0].layers.iter().map(|l| l.digest.clone()).collect();
     assert_eq!(digests, vec![base_id.clone(), top_id.clone()]);
-    assert!(images[0].layers.iter().all(|l| l.media_type == MEDIA_TYPE_OCI_LAYER));
+    assert!(images[0]
+        .layers
+        .iter()
+        .all(|l| l.media_type == MEDIA_TYPE_OCI_LAYER));
     assert_eq!(images[0].layers[1].diff_id, top_id);
     assert_eq!(images[0].layers[1].size, top.len() as u64);
     assert!(images[0].manifest.is_none());
@@ -133,7 +139,11 @@ fn hard_links_and_dot_slash_names() {
         "Config": format!("{}.json", c.hex()), "RepoTags": null,
         "Layers": ["one/layer.tar", "./two/layer.tar"],
     }]);
-    append_file(&mut b, "./manifest.json", &serde_json::to_vec(&manifest).unwrap());
+    append_file(
+        &mut b,
+        "./manifest.json",
+        &serde_json::to_vec(&manifest).unwrap(),
+    );
     let archive = b.into_inner().unwrap();
 
     let tmp = tempfile::tempdir().unwrap();

@@ -26,7 +26,11 @@ fn multi_platform(with_manifest_json: bool) -> (Vec<u8>, Built, Digest) {
     let tmp = tempfile::tempdir().unwrap();
     let st = store(tmp.path());
     let built = busybox(&st, &[]);
-    let other = if host_arch() == "amd64" { "arm64" } else { "amd64" };
+    let other = if host_arch() == "amd64" {
+        "arm64"
+    } else {
+        "amd64"
+    };
     let index = serde_json::to_vec(&serde_json::json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.index.v1+json",
@@ -87,7 +91,10 @@ fn nested_index_picks_the_platform_in_the_archive() {
     assert_eq!(images.len(), 1, "one image, two names");
     let img = &images[0];
     assert_eq!(
-        img.refs.iter().map(Reference::to_string).collect::<Vec<_>>(),
+        img.refs
+            .iter()
+            .map(Reference::to_string)
+            .collect::<Vec<_>>(),
         vec!["docker.io/library/busybox:1.36", "example.com/bb:2"]
     );
     assert_eq!(img.config_digest, built.image.config_digest);
@@ -99,7 +106,12 @@ fn nested_index_picks_the_platform_in_the_archive() {
         ))
     );
     let layers: Vec<_> = img.layers.iter().map(|l| l.digest.clone()).collect();
-    let want: Vec<_> = built.image.layers.iter().map(|l| l.digest.clone()).collect();
+    let want: Vec<_> = built
+        .image
+        .layers
+        .iter()
+        .map(|l| l.digest.clone())
+        .collect();
     assert_eq!(layers, want);
 }
 
@@ -112,7 +124,10 @@ fn docker_25_layout_uses_manifest_json_and_finds_the_manifest() {
     assert_eq!(images.len(), 1);
     let img = &images[0];
     assert_eq!(
-        img.refs.iter().map(Reference::to_string).collect::<Vec<_>>(),
+        img.refs
+            .iter()
+            .map(Reference::to_string)
+            .collect::<Vec<_>>(),
         vec!["docker.io/library/busybox:1.36"]
     );
     assert_eq!(img.config_digest, built.image.config_digest);

@@ -40,7 +40,11 @@ fn write_layout(dir: &Path, src: &ContentStore, built: &Built) {
     let mut digests = vec![img.manifest_digest.clone(), img.config_digest.clone()];
     digests.extend(img.layers.iter().map(|l| l.digest.clone()));
     for d in digests {
-        std::fs::write(dir.join("blobs/sha256").join(d.hex()), src.read(&d).unwrap()).unwrap();
+        std::fs::write(
+            dir.join("blobs/sha256").join(d.hex()),
+            src.read(&d).unwrap(),
+        )
+        .unwrap();
     }
     let index = serde_json::json!({
         "schemaVersion": 2,
@@ -174,4 +178,3 @@ fn skopeo_reads_our_archives() {
         }
     }
 }
-

@@ -145,9 +145,7 @@ pub fn entries(tar_bytes: &[u8]) -> Vec<(String, tar::EntryType, u64, Option<Str
                 e.path().unwrap().display().to_string(),
                 e.header().entry_type(),
                 e.size(),
-                e.link_name()
-                    .unwrap()
-                    .map(|l| l.display().to_string()),
+                e.link_name().unwrap().map(|l| l.display().to_string()),
             )
         })
         .collect()
