@@ -3,6 +3,8 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(busybox-static iproute2 ca-certificates)
+# berth-distribution tests: a real registry, htpasswd (bcrypt), openssl for test PKI, skopeo for interop.
+pkgs+=(docker-registry apache2-utils openssl skopeo)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

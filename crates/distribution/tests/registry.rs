@@ -175,7 +175,7 @@ async fn index_and_platform_selection() {
     assert_eq!(m.digest, idx_digest);
     let d = select_platform(&m.bytes, &Platform::parse("linux/arm64").unwrap()).unwrap();
     assert_eq!(d.digest().to_string(), arm.to_string());
-    let chosen = pull.get_manifest(&d.digest().to_string()).await.unwrap();
+    let chosen = pull.get_manifest(d.digest().as_ref()).await.unwrap();
     assert_eq!(chosen.bytes, arm_bytes);
     let d = select_platform(&m.bytes, &Platform::parse("linux/amd64").unwrap()).unwrap();
     assert_eq!(d.digest().to_string(), amd.to_string());
@@ -259,4 +259,51 @@ async fn many_parallel_pulls_share_one_registry_client() {
     for (i, t) in tasks.into_iter().enumerate() {
         assert_eq!(t.await.unwrap(), layer.len() - i * 100);
     }
+}
+
+/// Interoperability: what berth pushes, skopeo (containers/image) reads and re-pushes, and
+/// berth pulls skopeo's copy back byte for byte.
+#[tokio::test]
+async fn skopeo_reads_what_berth_pushes() {
+    if std::process::Command::new("skopeo")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skopeo not installed; skipping");
+        return;
+    }
+    let reg = TestRegistry::plain();
+    let certs = tempfile::tempdir().unwrap();
+    let client = client(certs.path());
+    let r = reg.reference("berth/interop");
+    let (digest, manifest, layer) =
+        push_image(&client.repository(&r, &anon(), true), "v1", 70).await;
+    let out = tokio::process::Command::new("skopeo")
+        .args([
+            "--insecure-policy",
+            "copy",
+            "--preserve-digests",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+        ])
+        .arg(format!("docker://{}/berth/interop:v1", reg.host()))
+        .arg(format!("docker://{}/skopeo/copy:v2", reg.host()))
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let copy = client.repository(&reg.reference("skopeo/copy"), &anon(), false);
+    let m = copy.get_manifest("v2").await.unwrap();
+    assert_eq!(m.digest, digest);
+    assert_eq!(m.bytes, manifest);
+    let ld = Digest::sha256_of(&layer);
+    assert_eq!(
+        collect(copy.blob_stream(&ld, 0).await.unwrap()).await,
+        layer
+    );
 }
