@@ -791,8 +791,11 @@ async fn parse_token_response(resp: Response) -> Result<TokenResponse, Error> {
         .map_err(|e| Error::transport(format!("reading token response: {e}")))?;
     if !status.is_success() {
         let mut e = Error::from_response(status.as_u16(), &body);
-        if matches!(status.as_u16(), 401 | 403) && e.kind() != ErrorKind::Unauthorized {
-            e = Error::unauthorized(e.message().to_string());
+        if matches!(status.as_u16(), 401 | 403) {
+            if e.kind() != ErrorKind::Unauthorized {
+                e = Error::unauthorized(e.message().to_string());
+            }
+            e = e.mark_credentials_rejected();
         }
         return Err(e);
     }

@@ -31,6 +31,8 @@ pub struct Error {
     /// The registry's error codes (e.g. `MANIFEST_UNKNOWN`), when it sent a JSON body.
     codes: Vec<String>,
     status: Option<u16>,
+    /// The token server refused the credentials: the message is final, not a pull denial.
+    credentials_rejected: bool,
 }
 
 impl Error {
@@ -40,6 +42,7 @@ impl Error {
             message: message.into(),
             codes: Vec::new(),
             status: None,
+            credentials_rejected: false,
         }
     }
 
@@ -75,6 +78,17 @@ impl Error {
     }
     pub(crate) fn transport(m: impl Into<String>) -> Error {
         Error::new(ErrorKind::Transport, m)
+    }
+
+    /// Whether the token server rejected the credentials (bad password, revoked identity
+    /// token), as opposed to the registry denying access to a repository.
+    pub fn credentials_rejected(&self) -> bool {
+        self.credentials_rejected
+    }
+
+    pub(crate) fn mark_credentials_rejected(mut self) -> Error {
+        self.credentials_rejected = true;
+        self
     }
 
     /// Same kind and codes, message prefixed (Docker wraps errors as `context: cause`).
@@ -120,6 +134,7 @@ impl Error {
             message,
             codes,
             status: Some(status),
+            credentials_rejected: false,
         }
     }
 }

@@ -205,7 +205,7 @@ impl Repository {
                 e.context(format!("repository {name} not found"))
             }
             ErrorKind::NotFound => e.context(format!("manifest for {} not found", self.what(tag_or_digest))),
-            ErrorKind::Unauthorized if !self.push => e.context(format!(
+            ErrorKind::Unauthorized if !self.push && !e.credentials_rejected() => e.context(format!(
                 "pull access denied for {name}, repository does not exist or may require 'docker login'"
             )),
             _ => e,

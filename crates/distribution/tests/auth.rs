@@ -212,11 +212,11 @@ async fn bearer_token_flow_with_real_token_auth() {
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unauthorized);
-    assert!(
-        e.to_string()
-            .ends_with("unauthorized: incorrect username or password"),
-        "{e}"
+    assert_eq!(
+        e.to_string(),
+        "unauthorized: incorrect username or password"
     );
+    assert!(e.credentials_rejected());
 
     // Login returns the refresh token; it then works as an identity token (OAuth2 POST).
     let refresh = client.login(&reg.host(), &alice).await.unwrap();

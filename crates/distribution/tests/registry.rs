@@ -307,3 +307,19 @@ async fn skopeo_reads_what_berth_pushes() {
         layer
     );
 }
+
+/// The engine spawns these futures on a multi-threaded runtime: they must be `Send`.
+#[allow(dead_code, clippy::manual_async_fn)]
+fn futures_are_send(reg: Registry, repo: berth_distribution::Repository, d: Digest) {
+    fn send<T: Send>(_: T) {}
+    let cred = berth_distribution::Credential::default();
+    send(reg.login("x", &cred));
+    send(reg.search("x", "y", 1, &cred));
+    send(repo.get_manifest("v1"));
+    send(repo.blob_stream(&d, 0));
+    send(repo.blob_exists(&d));
+    send(repo.mount_blob(&d, "a/b"));
+    send(repo.push_blob(&d, 1, once(vec![1])));
+    send(repo.push_blob_chunked(&d, once(vec![1]), 10));
+    send(repo.put_manifest("v1", OCI_MANIFEST, b"{}"));
+}
