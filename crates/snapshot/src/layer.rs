@@ -266,6 +266,15 @@ impl LayerStore {
                 return Err(LayerError::ParentNotFound(parent.clone()));
             }
         }
+        let staged = self.stage(tar, opts)?;
+        self.commit(parent, expected, staged)
+    }
+
+    /// Unpacks a layer tar into staging without knowing its parent yet, so that the layers of
+    /// an image can be unpacked concurrently as they arrive: overlay lowers are independent
+    /// directories. [`commit`](Self::commit) then stores them in order. Dropping the returned
+    /// value deletes what was unpacked.
+    pub fn stage<R: Read>(&self, tar: R, opts: &UnpackOptions) -> Result<StagedLayer, LayerError> {
         // Dropping the guard on any early return deletes everything unpacked so far.
         let staging = self.staging("create-")?;
         let diff = staging.path().join(DIFF_DIR);
@@ -284,12 +293,40 @@ impl LayerStore {
         io::copy(&mut tee, &mut io::sink())
             .map_err(|e| LayerError::Unpack(UnpackError::Read(e)))?;
         let (diff_id, _) = tee.hasher.finish();
+        Ok(StagedLayer {
+            dir: staging,
+            diff_id,
+            size: stats.size,
+            entries: stats.entries,
+        })
+    }
+
+    /// Stores a staged layer on top of `parent` (which must be stored), failing and storing
+    /// nothing unless its diff id is `expected` (when given). Returns the stored layer, which
+    /// may be one that already existed or that a concurrent create stored first.
+    pub fn commit(
+        &self,
+        parent: Option<&Digest>,
+        expected: Option<&Digest>,
+        staged: StagedLayer,
+    ) -> Result<LayerInfo, LayerError> {
+        let StagedLayer {
+            dir: staging,
+            diff_id,
+            size,
+            entries,
+        } = staged;
         if let Some(expected) = expected {
             if *expected != diff_id {
                 return Err(LayerError::DiffIdMismatch {
                     expected: expected.clone(),
                     actual: diff_id,
                 });
+            }
+        }
+        if let Some(parent) = parent {
+            if self.get(parent)?.is_none() {
+                return Err(LayerError::ParentNotFound(parent.clone()));
             }
         }
 
@@ -301,7 +338,7 @@ impl LayerStore {
             chain_id: chain.clone(),
             diff_id,
             parent: parent.cloned(),
-            size: stats.size,
+            size,
         };
         let json = serde_json::to_vec(&record).map_err(|e| LayerError::Corrupt {
             path: staging.path().join(LAYER_FILE),
@@ -327,7 +364,7 @@ impl LayerStore {
             Err(e) => return Err(io_err("rename", &dir)(e)),
         }
         sys::fsync_dir(&self.root).map_err(io_err("sync", &self.root))?;
-        debug!(layer = %chain, size = stats.size, entries = stats.entries, "stored layer");
+        debug!(layer = %chain, size, entries, "stored layer");
         Ok(LayerInfo {
             chain_id: record.chain_id,
             diff_id: record.diff_id,
@@ -352,6 +389,22 @@ impl LayerStore {
             .prefix(prefix)
             .tempdir_in(&staging)
             .map_err(io_err("create", &staging))
+    }
+}
+
+/// A layer unpacked in staging, not yet stored; see [`LayerStore::stage`].
+#[derive(Debug)]
+pub struct StagedLayer {
+    dir: tempfile::TempDir,
+    diff_id: Digest,
+    size: u64,
+    entries: u64,
+}
+
+impl StagedLayer {
+    /// The digest of the uncompressed tar that was unpacked.
+    pub fn diff_id(&self) -> &Digest {
+        &self.diff_id
     }
 }
 

@@ -70,44 +70,84 @@ pub fn mount_overlay(
     work: &Path,
     target: &Path,
 ) -> Result<(), MountError> {
+    mount_layers(lowers, Some((upper, work)), target)
+}
+
+/// Mounts a read-only overlay of `lowers` (top first, at least one) on `target`: a view that
+/// needs no work directory, so it can be mounted beside a container's own writable mount of
+/// the same layers.
+pub fn mount_overlay_readonly(lowers: &[PathBuf], target: &Path) -> Result<(), MountError> {
+    let Some(top) = lowers.first() else {
+        return Err(MountError::InvalidPath {
+            path: target.to_owned(),
+            reason: "a read-only overlay needs a layer",
+        });
+    };
     let mut lowers = lowers.to_vec();
-    if lowers.is_empty() {
+    // Without an upper directory the kernel wants two lowers; an empty one changes nothing.
+    if lowers.len() == 1 {
+        let parent = top.parent().ok_or_else(|| MountError::InvalidPath {
+            path: top.clone(),
+            reason: "layer directory has no parent",
+        })?;
+        lowers.push(ensure_empty_dir(parent)?);
+    }
+    mount_layers(&lowers, None, target)
+}
+
+fn ensure_empty_dir(parent: &Path) -> Result<PathBuf, MountError> {
+    let empty = parent.join(EMPTY_LOWER);
+    match std::fs::create_dir(&empty) {
+        Ok(()) => Ok(empty),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(empty),
+        Err(source) => Err(MountError::Io {
+            op: "create empty lower",
+            path: empty,
+            source,
+        }),
+    }
+}
+
+fn mount_layers(
+    lowers: &[PathBuf],
+    upper_work: Option<(&Path, &Path)>,
+    target: &Path,
+) -> Result<(), MountError> {
+    let mut lowers = lowers.to_vec();
+    if let (true, Some((upper, _))) = (lowers.is_empty(), upper_work) {
         let parent = upper.parent().ok_or_else(|| MountError::InvalidPath {
             path: upper.to_owned(),
             reason: "upper directory has no parent",
         })?;
-        let empty = parent.join(EMPTY_LOWER);
-        match std::fs::create_dir(&empty) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(source) => {
-                return Err(MountError::Io {
-                    op: "create empty lower",
-                    path: empty,
-                    source,
-                })
-            }
-        }
-        lowers.push(empty);
+        lowers.push(ensure_empty_dir(parent)?);
     }
-    for path in lowers.iter().map(PathBuf::as_path).chain([upper, work]) {
+    let extra: Vec<&Path> = upper_work.map(|(u, w)| vec![u, w]).unwrap_or_default();
+    for path in lowers.iter().map(PathBuf::as_path).chain(extra) {
         check_path(path)?;
     }
 
-    let upper_opts = format!(
-        "upperdir={},workdir={}{}",
-        upper.display(),
-        work.display(),
-        // Docker turns the inode index off too: with it on, a layer re-created with new
-        // inodes (a re-pull after removal) makes later mounts of old uppers fail with ESTALE.
-        if Path::new(INDEX_PARAM).exists() {
-            ",index=off"
-        } else {
-            ""
-        },
-    );
+    // Docker turns the inode index off too: with it on, a layer re-created with new inodes (a
+    // re-pull after removal) makes later mounts of old uppers fail with ESTALE.
+    let index = if Path::new(INDEX_PARAM).exists() {
+        ",index=off"
+    } else {
+        ""
+    };
+    let upper_opts = match upper_work {
+        Some((upper, work)) => format!(
+            ",upperdir={},workdir={}{index}",
+            upper.display(),
+            work.display()
+        ),
+        None => String::new(),
+    };
+    let flags = if upper_work.is_some() {
+        MsFlags::empty()
+    } else {
+        MsFlags::MS_RDONLY
+    };
     let limit = page_size();
-    let data = format!("lowerdir={},{upper_opts}", join_paths(&lowers));
+    let data = format!("lowerdir={}{upper_opts}", join_paths(&lowers));
     // The kernel copies at most one page of mount data, NUL included. Past that, each lower is
     // named by `/proc/self/fd/N` of a descriptor we hold open across the call: about 17 bytes
     // per layer, enough for well over the 127 layers an image may have. The alternative,
@@ -129,7 +169,7 @@ pub fn mount_overlay(
             fd_paths.push(PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd())));
             held.push(dir);
         }
-        let data = format!("lowerdir={},{upper_opts}", join_paths(&fd_paths));
+        let data = format!("lowerdir={}{upper_opts}", join_paths(&fd_paths));
         if data.len() >= limit {
             return Err(MountError::TooManyLowers(lowers.len()));
         }
@@ -141,7 +181,7 @@ pub fn mount_overlay(
         Some("overlay"),
         target,
         Some("overlay"),
-        MsFlags::empty(),
+        flags,
         Some(data.as_str()),
     )
     .map_err(|e| MountError::Mount {

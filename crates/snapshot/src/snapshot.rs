@@ -167,6 +167,19 @@ impl Snapshots {
         Ok(paths.merged)
     }
 
+    /// Mounts a read-only view of snapshot `id` (its upper over its layers) on `target`, for
+    /// reading a container's files while it is stopped (export, copy) without taking its
+    /// work directory. Unmount with [`overlay::unmount`].
+    pub fn mount_view(&self, id: &str, target: &Path) -> Result<(), SnapshotError> {
+        let paths = self.paths(id)?;
+        let mut lowers = vec![paths.upper.clone()];
+        lowers.extend(self.lowers(id)?);
+        overlay::mount_overlay_readonly(&lowers, target).map_err(|source| SnapshotError::Mount {
+            id: id.to_owned(),
+            source,
+        })
+    }
+
     /// Unmounts snapshot `id`; not mounted is fine.
     pub fn unmount(&self, id: &str) -> Result<(), SnapshotError> {
         let _guard = self.lock();
