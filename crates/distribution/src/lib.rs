@@ -11,6 +11,7 @@
 //! - `manifest` — media types, [`Manifest`], schema 1 refusal;
 //! - `platform` — [`Platform`] and [`select_platform`] for indexes / manifest lists;
 //! - `search` — Docker Hub's `/v1/search`;
+//! - `fetch` — plain URL downloads (`import` from a URL, remote build contexts);
 //! - `error` — [`Error`] with [`ErrorKind`], and the registry's JSON error bodies.
 //!
 //! Written on reqwest rather than `oci-client`: oci-client has one set of extra root
@@ -21,6 +22,7 @@
 mod challenge;
 mod client;
 mod error;
+mod fetch;
 mod hosts;
 mod manifest;
 mod platform;
