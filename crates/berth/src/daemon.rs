@@ -155,6 +155,12 @@ fn run(args: Args) -> Result<()> {
         shim_binary,
         registry_mirrors: file.registry_mirrors,
         insecure_registries: file.insecure_registries,
+        // Beside daemon.json, as Docker keeps certs.d beside its own (/etc/docker/certs.d).
+        certs_dir: args
+            .config_file
+            .parent()
+            .unwrap_or(Path::new("/etc/berth"))
+            .join("certs.d"),
         log_opts: file.log_opts,
         debug,
     };

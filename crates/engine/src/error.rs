@@ -14,6 +14,8 @@ pub enum ErrorKind {
     InvalidArgument,
     /// The operation was a no-op because the object is already in the wanted state (HTTP 304).
     NotModified,
+    /// A registry refused the credentials (HTTP 401).
+    Unauthorized,
     /// A real fault of the engine or the host (HTTP 500).
     Internal,
 }

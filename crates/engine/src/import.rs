@@ -145,7 +145,9 @@ impl Engine {
             .collect();
         // Hold the image lock so no import registers a layer between the scan and removal.
         let db = lock(&self.inner.images);
-        let live = images::live_layers(&db, &tops, &self.inner.layers);
+        let leased = lock(&self.inner.leases).all();
+        let mut live = images::live_layers(&db, &tops, &self.inner.layers);
+        live.extend(leased.iter().cloned());
         let mut removed = Vec::new();
         let all = self.inner.layers.list().ctx(|| "list layers".into())?;
         // Remove children before parents, so a crash never leaves a child without its parent.
@@ -162,13 +164,18 @@ impl Engine {
             removed.push(l.chain_id);
         }
         let live_blobs = images::live_blobs(&db)?;
+        let mut removed_blobs = false;
         for blob in self.inner.content.list().ctx(|| "list blobs".into())? {
-            if !live_blobs.contains(&blob) {
+            if !live_blobs.contains(&blob) && !leased.contains(&blob) {
+                removed_blobs = true;
                 self.inner
                     .content
                     .delete(&blob)
                     .ctx(|| format!("delete blob {blob}"))?;
             }
+        }
+        if removed_blobs {
+            self.prune_sources(&live_blobs);
         }
         Ok(removed)
     }
@@ -246,6 +253,18 @@ impl Engine {
             ..Default::default()
         };
         self.register_image(config, vec![(diff_id, size)], target)
+    }
+
+    /// `import` of an archive at a URL (http or https), streamed as it downloads.
+    pub async fn import_url(&self, url: &str, opts: ImportOptions) -> Result<Digest> {
+        use futures_util::TryStreamExt;
+        let download = self
+            .registry()
+            .fetch_url(url)
+            .await
+            .map_err(crate::registry::registry_error)?;
+        let reader = tokio_util::io::StreamReader::new(download.map_err(io::Error::other));
+        self.import_image(reader, opts).await
     }
 
     /// Stores config and manifest blobs and records the image (and its name) in the index.

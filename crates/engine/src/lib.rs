@@ -4,15 +4,21 @@
 //! State lives in two in-memory databases (images, containers) rebuilt at start from the data
 //! root, where every change is written crash-safely before it is acknowledged.
 
+mod archive;
 mod containers;
 mod error;
 mod files;
 mod imageconfig;
 mod images;
 mod import;
+mod leases;
 mod lifecycle;
 mod logs;
 mod names;
+pub mod progress;
+mod pull;
+mod push;
+mod registry;
 mod system;
 pub mod types;
 
@@ -23,7 +29,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use berth_snapshot::layer::LayerStore;
 use berth_snapshot::snapshot::Snapshots;
 use berth_store::content::ContentStore;
+pub use archive::TarStream;
+pub use berth_archive::Format as ArchiveFormat;
 pub use error::{EngineError, ErrorKind, Result};
+pub use progress::ProgressSink;
 use types::*;
 
 /// Static configuration of an engine instance (from flags and daemon.json).
@@ -37,6 +46,8 @@ pub struct EngineConfig {
     pub shim_binary: PathBuf,
     pub registry_mirrors: Vec<String>,
     pub insecure_registries: Vec<String>,
+    /// Docker's `certs.d` layout: per-registry CAs and client certificates.
+    pub certs_dir: PathBuf,
     /// Default `log-opts` from daemon.json.
     pub log_opts: BTreeMap<String, String>,
     pub debug: bool,
@@ -56,6 +67,8 @@ pub(crate) struct Inner {
     images: Mutex<images::ImageDb>,
     containers: Mutex<containers::ContainerDb>,
     engine_id: String,
+    registry: berth_distribution::Registry,
+    leases: Arc<Mutex<leases::Leases>>,
 }
 
 /// Locks a std mutex, recovering from poisoning: a panic elsewhere must not wedge the daemon,
@@ -89,6 +102,7 @@ impl Engine {
         let image_db = images::ImageDb::load(&content, &layers, &root.join("content"))?;
         let engine_id = engine_id(root)?;
         let container_db = containers::ContainerDb::load(&root.join("containers"))?;
+        let registry = registry::build_registry(&config)?;
 
         let engine = Engine {
             inner: Arc::new(Inner {
@@ -99,6 +113,8 @@ impl Engine {
                 images: Mutex::new(image_db),
                 containers: Mutex::new(container_db),
                 engine_id,
+                registry,
+                leases: Arc::default(),
             }),
         };
         engine.restore().await;

@@ -372,3 +372,63 @@ pub struct SystemInfo {
     pub system_time: String,
     pub init_binary: String,
 }
+
+/// Registry credentials as a client sent them (the API's `X-Registry-Auth`); all empty means
+/// anonymous.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegistryAuth {
+    pub username: String,
+    pub password: String,
+    /// A refresh token from an earlier `login` (`IdentityToken`).
+    pub identity_token: String,
+    /// A bearer token to send as is.
+    pub registry_token: String,
+    pub server_address: String,
+}
+
+/// What `pull` needs besides the image name.
+#[derive(Debug, Clone, Default)]
+pub struct PullOptions {
+    /// `os[/arch[/variant]]`; the host's platform when absent.
+    pub platform: Option<String>,
+    pub auth: RegistryAuth,
+}
+
+/// One message of a long operation's progress (pull, push, load), in the shape of Docker's
+/// JSON progress stream but without its encoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// A status line, optionally about one item (a layer's short ID, a tag) and with a byte
+    /// count (`current` of `total`).
+    Status {
+        id: Option<String>,
+        status: String,
+        detail: Option<ProgressDetail>,
+    },
+    /// Free text (`Loaded image: busybox:latest\n`).
+    Stream(String),
+    /// Machine-readable results (a push's tag, digest and size).
+    Aux(serde_json::Value),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProgressDetail {
+    pub current: u64,
+    pub total: Option<u64>,
+}
+
+/// A registry answer to `login`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoginResult {
+    pub identity_token: Option<String>,
+}
+
+/// One hit of `search`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchHit {
+    pub name: String,
+    pub description: String,
+    pub star_count: u64,
+    pub is_official: bool,
+    pub is_automated: bool,
+}

@@ -1,0 +1,429 @@
+//! `pull`: manifest (and platform choice from an index), config, then layers fetched a few at
+//! a time, each streamed into the content store while hashed and unpacked into layer staging
+//! as soon as it is complete; staged layers are stored in order, bottom first, since a layer's
+//! chain ID needs its parent's.
+//!
+//! Nothing half-done survives: a blob only enters the content store whole and verified, a
+//! layer only enters the layer store unpacked and verified against the config's diff ID, and
+//! the image only enters the index when all of it is there. What did complete stays (held by a
+//! lease while the pull runs, so a concurrent `rmi` cannot collect it), so a pull interrupted by
+//! a dropped connection or a daemon crash resumes without fetching finished layers again.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::sync::Arc;
+
+use berth_distribution::{select_platform, Platform, Repository};
+use berth_reference::{Digest, Reference};
+use berth_snapshot::layer::{chain_id, StagedLayer};
+use berth_snapshot::unpack::UnpackOptions;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use tokio::sync::Semaphore;
+
+use crate::error::{Context, EngineError, Result};
+use crate::imageconfig::ImageConfigBlob;
+use crate::images;
+use crate::leases::Lease;
+use crate::progress::{CountingReader, ProgressSink};
+use crate::registry::{credential, parse_digest, registry_error, with_digest};
+use crate::types::PullOptions;
+use crate::{lock, Engine};
+
+/// dockerd's `max-concurrent-downloads` default.
+const CONCURRENT_DOWNLOADS: usize = 3;
+
+/// The parts of an image manifest (Docker schema 2 or OCI) a pull needs.
+#[derive(Debug, Deserialize)]
+struct ImageManifest {
+    config: BlobRef,
+    #[serde(default)]
+    layers: Vec<BlobRef>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct BlobRef {
+    #[serde(rename = "mediaType", default)]
+    media_type: String,
+    digest: String,
+    size: u64,
+}
+
+/// Docker's short layer ID in progress messages: 12 hex digits of the blob digest.
+pub(crate) fn short_id(d: &Digest) -> String {
+    d.hex().chars().take(12).collect()
+}
+
+/// A layer blob's content as a plain tar: gzip and zstd are recognised by their magic bytes
+/// (media types lie in the wild, e.g. `tar.gzip` layers that are plain tar).
+pub(crate) fn decompressed<'a, R: Read + 'a>(input: R) -> std::io::Result<Box<dyn Read + 'a>> {
+    let mut buffered = BufReader::with_capacity(256 * 1024, input);
+    let head = buffered.fill_buf()?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Ok(Box::new(flate2::read::MultiGzDecoder::new(buffered)))
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Ok(Box::new(zstd::stream::read::Decoder::with_buffer(buffered)?))
+    } else {
+        Ok(Box::new(buffered))
+    }
+}
+
+pub(crate) const IMAGE_UNPACK: UnpackOptions = UnpackOptions {
+    allow_devices: true,
+    same_owner: true,
+};
+
+impl Engine {
+    /// Pulls `name` (tag defaults to `latest`), reporting progress as dockerd does; returns
+    /// the image ID.
+    pub async fn pull_image(
+        &self,
+        name: &str,
+        opts: PullOptions,
+        progress: ProgressSink,
+    ) -> Result<Digest> {
+        let reference = Reference::parse_normalized(name)
+            .map_err(|e| EngineError::invalid(e.to_string()))?;
+        let reference = if reference.digest().is_some() {
+            reference
+        } else {
+            reference.with_default_tag()
+        };
+        let platform = match &opts.platform {
+            Some(p) if !p.is_empty() => Platform::parse(p).map_err(registry_error)?,
+            _ => Platform::host(),
+        };
+        let tag_or_digest = match (reference.digest(), reference.tag()) {
+            (Some(d), _) => d.to_string(),
+            (None, Some(t)) => t.to_string(),
+            (None, None) => "latest".to_string(),
+        };
+        let repo = self
+            .registry()
+            .repository(&reference, &credential(&opts.auth), false);
+        // Like dockerd, nothing is reported before the manifest is found, so that a wrong name
+        // is answered with a plain error status rather than an error inside a stream.
+        let top = repo
+            .get_manifest(&tag_or_digest)
+            .await
+            .map_err(registry_error)?;
+        progress
+            .status(
+                &tag_or_digest,
+                format!("Pulling from {}", reference.path()),
+            )
+            .await;
+        let lease = self.lease();
+        let manifest = if top.is_index() {
+            let desc = select_platform(&top.bytes, &platform).map_err(registry_error)?;
+            let d = parse_digest(&desc.digest().to_string())?;
+            repo.get_manifest(&d.to_string())
+                .await
+                .map_err(registry_error)?
+        } else {
+            top.clone()
+        };
+        if manifest.is_index() {
+            return Err(EngineError::invalid(format!(
+                "{} is a nested image index, which is not supported",
+                manifest.digest
+            )));
+        }
+        let parsed: ImageManifest = serde_json::from_slice(&manifest.bytes).map_err(|e| {
+            EngineError::invalid(format!("invalid manifest {}: {e}", manifest.digest))
+        })?;
+
+        let config_digest = parse_digest(&parsed.config.digest)?;
+        lease.hold(&config_digest);
+        let config_bytes = self
+            .fetch_small_blob(&repo, &config_digest, parsed.config.size)
+            .await?;
+        let config = ImageConfigBlob::parse(&config_bytes)?;
+        if config.rootfs.diff_ids.len() != parsed.layers.len() {
+            return Err(EngineError::invalid(format!(
+                "image config {config_digest} lists {} layers, its manifest {}",
+                config.rootfs.diff_ids.len(),
+                parsed.layers.len()
+            )));
+        }
+        if !config.os.is_empty() && config.os != platform.os {
+            return Err(EngineError::invalid(format!(
+                "image with reference {} was found but does not provide the specified platform ({platform})",
+                reference.familiar_string()
+            )));
+        }
+
+        self.pull_layers(&repo, &parsed, &config, &lease, &progress)
+            .await?;
+
+        lease.hold(&manifest.digest);
+        self.inner
+            .content
+            .put_verified(&manifest.bytes, &manifest.digest)
+            .ctx(|| format!("store manifest {}", manifest.digest))?;
+        let rec = images::load_record(&self.inner.content, &self.inner.layers, &manifest.digest)?;
+        let id = rec.id.clone();
+        // dockerd's "up to date": the name already pointed at this very image.
+        let unchanged = {
+            let mut db = lock(&self.inner.images);
+            let unchanged = match reference.tag() {
+                Some(_) => db.names.get(&reference) == Some(&id),
+                None => db.images.contains_key(&id),
+            };
+            db.images.entry(id.clone()).or_insert(rec);
+            if reference.tag().is_some() {
+                db.set_name(reference.clone(), &id);
+            }
+            db.set_name(with_digest(&reference, &top.digest)?, &id);
+            db.save(&self.inner.config.data_root.join("content"))?;
+            unchanged
+        };
+        drop(lease);
+        for l in &parsed.layers {
+            if let Ok(d) = parse_digest(&l.digest) {
+                self.remember_source(&d, reference.domain(), reference.path());
+            }
+        }
+
+        progress.status("", format!("Digest: {}", top.digest)).await;
+        let shown = reference.familiar_string();
+        let status = if unchanged {
+            format!("Status: Image is up to date for {shown}")
+        } else {
+            format!("Status: Downloaded newer image for {shown}")
+        };
+        progress.status("", status).await;
+        Ok(id)
+    }
+
+    /// A config blob: from the store when present, else fetched whole and verified.
+    async fn fetch_small_blob(&self, repo: &Repository, d: &Digest, size: u64) -> Result<Vec<u8>> {
+        if let Ok(bytes) = self.inner.content.read(d) {
+            return Ok(bytes);
+        }
+        // Configs are small; a huge one is a hostile registry.
+        if size > 64 << 20 {
+            return Err(EngineError::invalid(format!(
+                "image config {d} is too large ({size} bytes)"
+            )));
+        }
+        let mut stream = repo.blob_stream(d, 0).await.map_err(registry_error)?;
+        let mut bytes = Vec::with_capacity(size as usize);
+        while let Some(chunk) = stream.next().await {
+            bytes.extend_from_slice(&chunk.map_err(registry_error)?);
+            if bytes.len() as u64 > size {
+                break;
+            }
+        }
+        self.inner
+            .content
+            .put_verified(&bytes, d)
+            .map_err(|e| EngineError::invalid(format!("image config {d}: {e}")))?;
+        Ok(bytes)
+    }
+
+    /// Fetches and stores every layer not stored yet.
+    async fn pull_layers(
+        &self,
+        repo: &Repository,
+        manifest: &ImageManifest,
+        config: &ImageConfigBlob,
+        lease: &Lease,
+        progress: &ProgressSink,
+    ) -> Result<()> {
+        let mut chains = Vec::new();
+        let mut parent: Option<Digest> = None;
+        for diff_id in &config.rootfs.diff_ids {
+            let c = chain_id(parent.as_ref(), diff_id);
+            lease.hold(&c);
+            chains.push(c.clone());
+            parent = Some(c);
+        }
+        let mut blobs = Vec::new();
+        for l in &manifest.layers {
+            if l.media_type.contains(".foreign.") {
+                return Err(EngineError::invalid(format!(
+                    "layer {} is a foreign (Windows) layer, which cannot run here",
+                    l.digest
+                )));
+            }
+            let d = parse_digest(&l.digest)?;
+            lease.hold(&d);
+            blobs.push(d);
+        }
+        // The first missing layer and everything above it must be stored (a stored chain ID
+        // implies its parents are stored).
+        let mut first_missing = chains.len();
+        for (i, c) in chains.iter().enumerate().rev() {
+            if self.inner.layers.get(c).ctx(|| format!("layer {c}"))?.is_some() {
+                break;
+            }
+            first_missing = i;
+        }
+        for blob in &blobs[..first_missing] {
+            progress.status(&short_id(blob), "Already exists").await;
+        }
+        if first_missing == chains.len() {
+            return Ok(());
+        }
+        for blob in &blobs[first_missing..] {
+            progress.status(&short_id(blob), "Pulling fs layer").await;
+        }
+
+        let permits = Arc::new(Semaphore::new(CONCURRENT_DOWNLOADS));
+        let mut tasks = Vec::new();
+        for i in first_missing..chains.len() {
+            let engine = self.clone();
+            let repo = repo.clone();
+            let layer = manifest.layers[i].clone();
+            let blob = blobs[i].clone();
+            let diff_id = config.rootfs.diff_ids[i].clone();
+            let permits = permits.clone();
+            let progress = progress.clone();
+            tasks.push(tokio::spawn(async move {
+                let _permit = permits
+                    .acquire_owned()
+                    .await
+                    .map_err(|e| EngineError::internal(e.to_string()))?;
+                engine
+                    .fetch_layer(&repo, &layer, &blob, &diff_id, &progress)
+                    .await
+            }));
+        }
+        // Store in order as each completes; an error aborts the rest (their staging is
+        // dropped, and blobs already complete stay for the next attempt).
+        let mut parent = first_missing.checked_sub(1).map(|i| chains[i].clone());
+        let mut result = Ok(());
+        for (n, task) in tasks.iter_mut().enumerate() {
+            let i = first_missing + n;
+            let staged = match task.await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    result = Err(e);
+                    break;
+                }
+                Err(e) => {
+                    result = Err(EngineError::internal(format!("layer task: {e}")));
+                    break;
+                }
+            };
+            let engine = self.clone();
+            let p = parent.clone();
+            let stored = tokio::task::spawn_blocking(move || {
+                engine.inner.layers.commit(p.as_ref(), None, staged)
+            })
+            .await
+            .map_err(|e| EngineError::internal(format!("layer task: {e}")))?
+            .ctx(|| format!("store layer {}", chains[i]))?;
+            if stored.chain_id != chains[i] {
+                result = Err(EngineError::internal(format!(
+                    "layer stored as {}, expected {}",
+                    stored.chain_id, chains[i]
+                )));
+                break;
+            }
+            progress.status(&short_id(&blobs[i]), "Pull complete").await;
+            parent = Some(stored.chain_id);
+        }
+        if result.is_err() {
+            for t in &tasks {
+                t.abort();
+            }
+        }
+        result
+    }
+
+    /// Downloads one layer blob into the content store (unless it is there from an earlier
+    /// attempt) and unpacks it into staging, checking its diff ID.
+    async fn fetch_layer(
+        &self,
+        repo: &Repository,
+        layer: &BlobRef,
+        blob: &Digest,
+        diff_id: &Digest,
+        progress: &ProgressSink,
+    ) -> Result<StagedLayer> {
+        let id = short_id(blob);
+        if self.inner.content.info(blob).ctx(|| format!("blob {blob}"))? != Some(layer.size) {
+            self.download_blob(repo, blob, layer.size, &id, progress)
+                .await?;
+        }
+        progress.status(&id, "Download complete").await;
+
+        let engine = self.clone();
+        let blob = blob.clone();
+        let expected = diff_id.clone();
+        let sink = progress.clone();
+        let size = layer.size;
+        let staged = tokio::task::spawn_blocking(move || -> Result<StagedLayer> {
+            let file = engine
+                .inner
+                .content
+                .open_blob(&blob)
+                .ctx(|| format!("open blob {blob}"))?;
+            let counted = CountingReader {
+                inner: file,
+                counter: sink.counter(&short_id(&blob), "Extracting", Some(size)),
+            };
+            let tar = decompressed(counted).ctx(|| format!("read layer {blob}"))?;
+            let staged = engine
+                .inner
+                .layers
+                .stage(tar, &IMAGE_UNPACK)
+                .map_err(|e| match e.kind() {
+                    berth_snapshot::ErrorKind::InvalidArgument => {
+                        EngineError::invalid(format!("layer {blob}: {e}"))
+                    }
+                    _ => EngineError::internal(format!("layer {blob}: {e}")),
+                })?;
+            if staged.diff_id() != &expected {
+                return Err(EngineError::invalid(format!(
+                    "layer {blob} unpacks to {}, but the image config says {expected}",
+                    staged.diff_id()
+                )));
+            }
+            Ok(staged)
+        })
+        .await
+        .map_err(|e| EngineError::internal(format!("unpack task: {e}")))??;
+        Ok(staged)
+    }
+
+    /// Streams a blob into the content store, verifying size and digest before it is stored.
+    async fn download_blob(
+        &self,
+        repo: &Repository,
+        blob: &Digest,
+        size: u64,
+        id: &str,
+        progress: &ProgressSink,
+    ) -> Result<()> {
+        let mut stream = repo.blob_stream(blob, 0).await.map_err(registry_error)?;
+        let mut writer = self
+            .inner
+            .content
+            .writer()
+            .ctx(|| "open blob writer".into())?;
+        let mut counter = progress.counter(id, "Downloading", Some(size));
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(registry_error)?;
+            if writer.written() + chunk.len() as u64 > size {
+                return Err(EngineError::invalid(format!(
+                    "blob {blob} is larger than the {size} bytes its manifest says"
+                )));
+            }
+            // Page-cache writes of one network chunk; the fsync happens in commit, off the
+            // async threads.
+            writer
+                .write_all(&chunk)
+                .ctx(|| format!("write blob {blob}"))?;
+            counter.add(chunk.len() as u64);
+        }
+        progress.status_now(id, "Verifying Checksum");
+        let want = blob.clone();
+        tokio::task::spawn_blocking(move || writer.commit(Some(&want), Some(size)))
+            .await
+            .map_err(|e| EngineError::internal(format!("blob task: {e}")))?
+            .map_err(|e| EngineError::invalid(format!("blob {blob}: {e}")))?;
+        Ok(())
+    }
+}
