@@ -43,6 +43,7 @@ pub(crate) fn routes() -> Router<Engine> {
         .route("/containers/{id}/logs", get(logs))
         .route("/containers/{id}/attach", post(attach))
         .route("/containers/{id}/resize", post(resize))
+        .route("/containers/{id}/export", get(export))
 }
 
 fn body_error(rej: BytesRejection) -> ApiError {
@@ -130,6 +131,10 @@ async fn inspect(State(engine): State<Engine>, Path(id): Path<String>) -> ApiRes
     // NEEDS-ENGINE: SizeRw/SizeRootFs for `size=1` (docker inspect -s).
     let c = engine.inspect_container(&id)?;
     ok_json(&convert::container::inspect(&c)?)
+}
+
+async fn export(State(engine): State<Engine>, Path(id): Path<String>) -> ApiResult {
+    Ok(crate::images::tar_response(engine.export_container(&id)?))
 }
 
 async fn start(

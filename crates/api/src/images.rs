@@ -1,30 +1,29 @@
-//! Image endpoints: list, inspect, history, tag, remove, and `POST /images/create` (import from
-//! the request body; pull is a stub until the engine can pull).
+//! Image endpoints: list, inspect, history, tag, remove, `POST /images/create` (pull, or
+//! import from the body or a URL), push, save (`/images/get`), load and search.
 //!
 //! Image names contain slashes (`registry:5000/team/app:v1`) and digests, so like dockerd's
 //! router every image route is one wildcard (`/images/{*rest}`) dispatched on its suffix.
 
-use std::convert::Infallible;
-
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use berth_engine::types::ImportOptions;
-use berth_engine::Engine;
+use berth_engine::types::{ImportOptions, PullOptions};
+use berth_engine::{ArchiveFormat, Engine, TarStream};
 use berth_reference::Reference;
 use bollard_stubs::models::{ImageDeleteResponseItem, ImageHistoryResponseItem};
 use futures_util::TryStreamExt;
-use tokio::sync::mpsc;
 use tokio_util::io::StreamReader;
 
 use crate::convert;
 use crate::error::{ApiError, ApiResult};
+use crate::progress::{progress_response, run_with_progress};
 use crate::query::Query;
+use crate::registry::{registry_auth, search};
 use crate::server::{empty, ok_json, ApiVersion};
-use crate::stream::{progress_error, progress_status};
+use crate::stream::progress_status;
 
 pub(crate) fn routes() -> Router<Engine> {
     Router::new().route(
@@ -37,10 +36,21 @@ async fn get_dispatch(
     State(engine): State<Engine>,
     Path(rest): Path<String>,
     version: ApiVersion,
+    headers: HeaderMap,
     q: Query,
 ) -> ApiResult {
     if rest == "json" {
         return list(&engine, &version, &q);
+    }
+    if rest == "search" {
+        return search(&engine, &headers, &q).await;
+    }
+    if rest == "get" {
+        let names: Vec<String> = q.all("names").into_iter().map(str::to_string).collect();
+        return save(&engine, &names, &q);
+    }
+    if let Some(name) = rest.strip_suffix("/get") {
+        return save(&engine, &[name.to_string()], &q);
     }
     if let Some(name) = rest.strip_suffix("/json") {
         let img = engine.inspect_image(name)?;
@@ -61,11 +71,18 @@ async fn post_dispatch(
     State(engine): State<Engine>,
     Path(rest): Path<String>,
     version: ApiVersion,
+    headers: HeaderMap,
     q: Query,
     body: Body,
 ) -> ApiResult {
     if rest == "create" {
-        return create(engine, version, q, body).await;
+        return create(engine, version, &headers, q, body).await;
+    }
+    if rest == "load" {
+        return load(engine, body).await;
+    }
+    if let Some(name) = rest.strip_suffix("/push") {
+        return push(engine, name, &headers, &q).await;
     }
     if let Some(name) = rest.strip_suffix("/tag") {
         return tag(&engine, name, &q);
@@ -104,38 +121,30 @@ async fn remove(State(engine): State<Engine>, Path(name): Path<String>, q: Query
     ok_json(&items)
 }
 
-/// A `200 application/json` response whose body is a progress stream (one JSON object a line).
-fn progress_response(body: Body) -> Response {
-    let mut resp = (StatusCode::OK, body).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
-}
-
-async fn create(engine: Engine, version: ApiVersion, q: Query, body: Body) -> ApiResult {
+async fn create(
+    engine: Engine,
+    version: ApiVersion,
+    headers: &HeaderMap,
+    q: Query,
+    body: Body,
+) -> ApiResult {
     // `platform` exists from API 1.32 on.
     let platform = version
         .at_least("1.32")
         .then(|| q.non_empty("platform").map(str::to_string))
         .flatten();
     if let Some(image) = q.non_empty("fromImage") {
-        return pull(image, q.get("tag").unwrap_or(""), platform);
+        let opts = PullOptions {
+            platform,
+            auth: registry_auth(headers)?,
+        };
+        return pull(engine, image, q.get("tag").unwrap_or(""), opts).await;
     }
     let src = q.get("fromSrc").unwrap_or("");
-    match src {
-        "-" => {}
-        "" => {
-            return Err(ApiError::bad_request(
-                "one of \"fromImage\" or \"fromSrc\" must be given",
-            ))
-        }
-        _ => {
-            return Err(ApiError::not_implemented(
-                "importing from a URL is not supported; send the archive in the request body with fromSrc=-",
-            ))
-        }
+    if src.is_empty() {
+        return Err(ApiError::bad_request(
+            "one of \"fromImage\" or \"fromSrc\" must be given",
+        ));
     }
     let reference = q.non_empty("repo").map(|repo| match q.non_empty("tag") {
         Some(tag) => format!("{repo}:{tag}"),
@@ -150,11 +159,15 @@ async fn create(engine: Engine, version: ApiVersion, q: Query, body: Body) -> Ap
             .unwrap_or_else(|| format!("Imported from {src}")),
         platform,
     };
-    // The archive is streamed into the engine as it arrives, never buffered whole.
-    let tar = StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
     // Like dockerd, an import that fails before anything was written answers with a plain
     // error status; only then is the progress stream started.
-    let id = engine.import_image(tar, opts).await?;
+    let id = if src == "-" {
+        // The archive is streamed into the engine as it arrives, never buffered whole.
+        let tar = StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
+        engine.import_image(tar, opts).await?
+    } else {
+        engine.import_url(src, opts).await?
+    };
     Ok(progress_response(Body::from(progress_status(
         &id.to_string(),
     ))))
@@ -177,24 +190,59 @@ fn pull_reference(image: &str, tag: &str) -> ApiResult<String> {
         .map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
-/// Pull answers with a progress stream. The engine cannot pull yet, so the stream carries a
-/// single error; the producer task is where `Engine::pull_image` will report its progress.
-fn pull(image: &str, tag: &str, platform: Option<String>) -> ApiResult {
+/// Pull answers with a progress stream once the image's manifest is found.
+async fn pull(engine: Engine, image: &str, tag: &str, opts: PullOptions) -> ApiResult {
     // A malformed name is refused before the stream starts, with a real status.
     let reference = pull_reference(image, tag)?;
-    let (tx, rx) = mpsc::channel::<Bytes>(16);
-    tokio::spawn(async move {
-        // NEEDS-ENGINE: `Engine::pull_image(reference, platform, progress: mpsc::Sender<..>)`;
-        // its progress lines go to `tx`, an error becomes `progress_error`.
-        let _ = platform;
-        let msg = format!("cannot pull {reference}: pulling images is not supported yet");
-        let _ = tx.send(progress_error(&msg)).await;
+    run_with_progress(move |sink| async move {
+        engine.pull_image(&reference, opts, sink).await.map(|_| ())
+    })
+    .await
+}
+
+async fn push(engine: Engine, name: &str, headers: &HeaderMap, q: &Query) -> ApiResult {
+    let auth = registry_auth(headers)?;
+    let name = name.to_string();
+    let tag = q.non_empty("tag").map(str::to_string);
+    run_with_progress(move |sink| async move {
+        engine.push_image(&name, tag.as_deref(), &auth, sink).await
+    })
+    .await
+}
+
+async fn load(engine: Engine, body: Body) -> ApiResult {
+    let tar = StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
+    run_with_progress(move |sink| async move { engine.load_images(tar, sink).await.map(|_| ()) })
+        .await
+}
+
+/// `docker save`: `format=oci` (API 1.48's `platform` aside) selects the bare OCI layout.
+fn save(engine: &Engine, names: &[String], q: &Query) -> ApiResult {
+    let format = match q.get("format").unwrap_or("") {
+        "" | "docker" => ArchiveFormat::Docker,
+        "oci" => ArchiveFormat::Oci,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "invalid archive format {other:?}: use docker or oci"
+            )))
+        }
+    };
+    let stream = engine.save_images(names, format)?;
+    Ok(tar_response(stream))
+}
+
+/// A tar stream response; an error mid-stream cuts the connection, as with dockerd.
+pub(crate) fn tar_response(stream: TarStream) -> Response {
+    let body = futures_util::stream::unfold(stream, |mut rx| async move {
+        let item = rx.recv().await?;
+        Some((item, rx))
     });
-    let lines = futures_util::stream::unfold(rx, |mut rx| async move {
-        let line = rx.recv().await?;
-        Some((Ok::<_, Infallible>(line), rx))
-    });
-    Ok(progress_response(Body::from_stream(lines)))
+    let mut resp = (StatusCode::OK, Body::from_stream(body)).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-tar"),
+    );
+    resp
 }
 
 #[cfg(test)]

@@ -8,13 +8,16 @@
 //!
 //! Code map: `server` (listener, router, version prefix, headers), `error` (status codes),
 //! `query` (Docker's query-string rules), `stream` (framing, hijack), `convert` (wire ↔ domain),
-//! and one module per resource: `system`, `containers`, `images`.
+//! `progress` (JSON progress streams), and one module per resource: `system`, `containers`,
+//! `images`, `registry` (`/auth`, search, `X-Registry-Auth`).
 
 mod containers;
 mod convert;
 mod error;
 mod images;
+mod progress;
 mod query;
+mod registry;
 mod server;
 mod stream;
 mod system;
