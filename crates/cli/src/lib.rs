@@ -9,6 +9,7 @@
 mod args;
 mod client;
 mod cmd;
+mod config;
 mod error;
 mod formatter;
 mod jsonfmt;
@@ -31,6 +32,19 @@ use crate::error::CliError;
 
 /// Runs the CLI with the given argv (argv[0] included); returns the process exit code.
 pub fn main(args: Vec<OsString>) -> i32 {
+    run_main(args)
+}
+
+/// Runs the CLI in this thread with `stdin` as its standard input, and
+/// returns the exit code with what it printed on stdout and stderr. For
+/// tests; `terminal` makes stdin and stdout claim to be terminals.
+#[doc(hidden)]
+pub fn main_captured(args: Vec<OsString>, stdin: &[u8], terminal: bool) -> (i32, Vec<u8>, Vec<u8>) {
+    let (code, out) = output::capture(stdin, terminal, || run_main(args));
+    (code, out.stdout, out.stderr)
+}
+
+fn run_main(args: Vec<OsString>) -> i32 {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -78,6 +92,8 @@ async fn run(args: Vec<OsString>) -> i32 {
         host,
         client: None,
         path,
+        config_dir: config::config_dir(cli.config.as_deref()),
+        config: None,
     };
     match cmd::dispatch(&mut ctx, cli).await {
         Ok(()) => 0,
@@ -118,6 +134,8 @@ pub(crate) struct Ctx {
     host: Host,
     client: Option<Client>,
     path: CommandPath,
+    config_dir: std::path::PathBuf,
+    config: Option<config::ConfigFile>,
 }
 
 impl Ctx {
@@ -130,6 +148,26 @@ impl Ctx {
         c.negotiate().await?;
         self.client = Some(c.clone());
         Ok(c)
+    }
+
+    /// The client configuration (credentials), read on first use. A file
+    /// that cannot be read is reported and treated as empty, as docker does.
+    pub fn config(&mut self) -> &mut config::ConfigFile {
+        let dir = &self.config_dir;
+        self.config.get_or_insert_with(|| {
+            let cfg = config::ConfigFile::load(dir);
+            if let Some(e) = cfg.load_error() {
+                output::errln(&format!("WARNING: Error {e}"));
+            }
+            cfg
+        })
+    }
+
+    /// The `X-Registry-Auth` value for pulling or pushing `image`.
+    pub fn registry_auth(&mut self, image: &str) -> Result<String, CliError> {
+        self.config()
+            .registry_auth_for_image(image)
+            .map_err(CliError::new)
     }
 
     /// A client that has not talked to the daemon yet (for `version`).
@@ -447,6 +485,8 @@ mod tests {
             host: Host::Unix("/x".into()),
             client: None,
             path: path(&["stop"]),
+            config_dir: "/nonexistent".into(),
+            config: None,
         };
         assert_eq!(
             ctx.require_min_args(0, 1).map_err(|e| e.message),

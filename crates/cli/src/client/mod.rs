@@ -215,6 +215,18 @@ impl Client {
             .map_err(|e| ApiError::Protocol(format!("error decoding response from daemon: {e}")))
     }
 
+    /// GET with extra headers, decoding a JSON body.
+    pub async fn get_json_with<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<T, ApiError> {
+        let resp = self.send(Method::GET, path, empty_body(), headers).await?;
+        let bytes = collect(resp).await?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::Protocol(format!("error decoding response from daemon: {e}")))
+    }
+
     /// POST with an optional JSON body, returning the whole response body.
     pub async fn post(
         &self,
@@ -293,7 +305,8 @@ impl Client {
 /// A response body as chunks.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, ApiError>> + Send>>;
 
-fn body_stream(body: Incoming) -> ByteStream {
+/// The body of a response from [`Client::send`], as chunks.
+pub fn body_stream(body: Incoming) -> ByteStream {
     Box::pin(
         http_body_util::BodyStream::new(body).filter_map(|frame| async move {
             match frame {

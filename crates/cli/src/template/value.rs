@@ -18,6 +18,9 @@ pub struct Struct {
     pub fields: Vec<(String, Value)>,
     /// Methods that take arguments; they are not part of `{{json .}}`.
     pub methods: Vec<(&'static str, Method)>,
+    /// Fields whose `{{json .}}` value differs from their template value
+    /// (docker's contexts that check a `json` flag, like search's "[OK]").
+    pub json_overrides: Vec<(String, Value)>,
 }
 
 impl Struct {
@@ -26,7 +29,14 @@ impl Struct {
             type_name,
             fields: Vec::new(),
             methods: Vec::new(),
+            json_overrides: Vec::new(),
         }
+    }
+
+    /// Sets the value a field has when the whole struct is marshalled to JSON.
+    pub fn json_field(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.json_overrides.push((name.to_string(), value.into()));
+        self
     }
 
     /// Adds a field (builder style).
@@ -285,6 +295,11 @@ impl Value {
                     }
                     write_json_string(out, k, true);
                     out.push(':');
+                    let v = s
+                        .json_overrides
+                        .iter()
+                        .find(|(name, _)| name == k)
+                        .map_or(v, |(_, o)| o);
                     v.write_json(out, true);
                 }
                 out.push('}');
