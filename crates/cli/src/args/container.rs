@@ -381,3 +381,13 @@ pub struct ContainerInspectArgs {
     #[arg(value_name = "CONTAINER")]
     pub names: Vec<String>,
 }
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short = 'o', long, value_name = "string")]
+    pub output: Option<String>,
+
+    #[arg(value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}

@@ -142,3 +142,57 @@ pub struct ImageInspectArgs {
     #[arg(value_name = "IMAGE")]
     pub names: Vec<String>,
 }
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Push all tags of an image to the repository
+    #[arg(short = 'a', long = "all-tags", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub all_tags: bool,
+
+    /// Push a platform-specific manifest as a single-platform image to the registry
+    #[arg(long, value_name = "string")]
+    pub platform: Option<String>,
+
+    /// Suppress verbose output
+    #[arg(short = 'q', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub quiet: bool,
+
+    /// Skip image signing
+    #[arg(long = "disable-content-trust", hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "true", value_parser = parse_bool, action = ArgAction::Set)]
+    pub disable_content_trust: bool,
+
+    #[arg(value_name = "NAME[:TAG]")]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SaveArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short = 'o', long, value_name = "string")]
+    pub output: Option<String>,
+
+    /// Save only the given platform variant. Formatted as "os[/arch[/variant]]" (e.g., "linux/amd64")
+    #[arg(long, value_name = "string")]
+    pub platform: Option<String>,
+
+    #[arg(value_name = "IMAGE")]
+    pub images: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Read from tar archive file, instead of STDIN
+    #[arg(short = 'i', long, value_name = "string")]
+    pub input: Option<String>,
+
+    /// Load only the given platform variant. Formatted as "os[/arch[/variant]]" (e.g., "linux/amd64")
+    #[arg(long, value_name = "string")]
+    pub platform: Option<String>,
+
+    /// Suppress the load output
+    #[arg(short = 'q', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub quiet: bool,
+
+    #[arg(hide = true)]
+    pub extra: Vec<String>,
+}

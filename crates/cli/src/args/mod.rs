@@ -4,12 +4,14 @@
 
 pub mod container;
 pub mod image;
+pub mod registry;
 pub mod system;
 
 use clap::{Parser, Subcommand};
 
 pub use container::*;
 pub use image::*;
+pub use registry::*;
 pub use system::*;
 
 /// The default daemon address.
@@ -112,6 +114,33 @@ pub enum Command {
     /// Download an image from a registry
     #[command(override_usage = "berth pull [OPTIONS] NAME[:TAG|@DIGEST]")]
     Pull(PullArgs),
+    /// Upload an image to a registry
+    #[command(override_usage = "berth push [OPTIONS] NAME[:TAG]")]
+    Push(PushArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    #[command(override_usage = "berth save [OPTIONS] IMAGE [IMAGE...]")]
+    Save(SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    #[command(override_usage = "berth load [OPTIONS]")]
+    Load(LoadArgs),
+    /// Export a container's filesystem as a tar archive
+    #[command(override_usage = "berth export [OPTIONS] CONTAINER")]
+    Export(ExportArgs),
+    /// Authenticate to a registry
+    #[command(
+        override_usage = "berth login [OPTIONS] [SERVER]",
+        long_about = "Authenticate to a registry.\nDefaults to Docker Hub if no server is specified."
+    )]
+    Login(LoginArgs),
+    /// Log out from a registry
+    #[command(
+        override_usage = "berth logout [SERVER]",
+        long_about = "Log out from a registry.\nIf no server is specified, the default is defined by the daemon."
+    )]
+    Logout(LogoutArgs),
+    /// Search Docker Hub for images
+    #[command(override_usage = "berth search [OPTIONS] TERM")]
+    Search(SearchArgs),
     /// Show the berth version information
     #[command(override_usage = "berth version [OPTIONS]")]
     Version(VersionArgs),
@@ -191,6 +220,9 @@ pub enum ContainerCommand {
     /// Display detailed information on one or more containers
     #[command(override_usage = "berth container inspect [OPTIONS] CONTAINER [CONTAINER...]")]
     Inspect(ContainerInspectArgs),
+    /// Export a container's filesystem as a tar archive
+    #[command(override_usage = "berth container export [OPTIONS] CONTAINER")]
+    Export(ExportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -223,6 +255,15 @@ pub enum ImageCommand {
     /// Download an image from a registry
     #[command(override_usage = "berth image pull [OPTIONS] NAME[:TAG|@DIGEST]")]
     Pull(PullArgs),
+    /// Upload an image to a registry
+    #[command(override_usage = "berth image push [OPTIONS] NAME[:TAG]")]
+    Push(PushArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    #[command(override_usage = "berth image save [OPTIONS] IMAGE [IMAGE...]")]
+    Save(SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    #[command(override_usage = "berth image load [OPTIONS]")]
+    Load(LoadArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,4 +1,4 @@
-//! Image commands: `images`, `tag`, `rmi`, `history`, `import`, `pull`.
+//! Image commands: `images`, `tag`, `rmi`, `history`, `import`, `pull`, `push`.
 
 use berth_reference::Reference;
 use hyper::Method;
@@ -6,8 +6,8 @@ use serde_json::Value as Json;
 
 use super::container::filters_json;
 use super::{progress, run::pull_path, seg};
-use crate::args::{HistoryArgs, ImagesArgs, ImportArgs, PullArgs, RmiArgs, TagArgs};
-use crate::client::{empty_body, reader_body, Body, Query};
+use crate::args::{HistoryArgs, ImagesArgs, ImportArgs, PullArgs, PushArgs, RmiArgs, TagArgs};
+use crate::client::{empty_body, reader_body, Body, Client, Query};
 use crate::error::{self, go_io_error, CliError};
 use crate::formatter::{self, image as fmt, Format};
 use crate::{output, Ctx};
@@ -182,7 +182,7 @@ pub async fn import(ctx: &mut Ctx, a: ImportArgs) -> Result<(), CliError> {
     };
     let is_url = source.starts_with("http://") || source.starts_with("https://");
     let (from_src, body): (String, Body) = if source == "-" {
-        ("-".to_string(), reader_body(tokio::io::stdin()))
+        ("-".to_string(), reader_body(output::stdin_async()))
     } else if is_url {
         (source.clone(), empty_body())
     } else {
@@ -217,7 +217,7 @@ pub async fn import(ctx: &mut Ctx, a: ImportArgs) -> Result<(), CliError> {
             &[("content-type", "application/x-tar")],
         )
         .await?;
-    progress::display(stream, &mut std::io::stdout()).await
+    progress::display(stream, progress::Out::Stdout).await
 }
 
 pub async fn pull(ctx: &mut Ctx, a: PullArgs) -> Result<(), CliError> {
@@ -238,17 +238,114 @@ pub async fn pull(ctx: &mut Ctx, a: PullArgs) -> Result<(), CliError> {
     };
     let path =
         pull_path(&r.to_string(), a.all_tags, a.platform.as_deref()).map_err(CliError::new)?;
+    let auth = ctx.registry_auth(&r.to_string())?;
     let client = ctx.client().await?;
     let stream = client
-        .stream(Method::POST, &path, empty_body(), &[])
+        .stream(
+            Method::POST,
+            &path,
+            empty_body(),
+            &[("x-registry-auth", &auth)],
+        )
         .await?;
-    if a.quiet {
-        progress::display(stream, &mut std::io::sink()).await?;
+    let out = if a.quiet {
+        progress::Out::Discard
     } else {
-        progress::display(stream, &mut std::io::stdout()).await?;
-    }
+        progress::Out::Stdout
+    };
+    progress::display(stream, out).await?;
     output::outln(&r.to_string());
     Ok(())
+}
+
+pub async fn push(ctx: &mut Ctx, a: PushArgs) -> Result<(), CliError> {
+    ctx.require_exact_args(a.names.len(), 1)?;
+    let platform = match a.platform.as_deref().filter(|p| !p.is_empty()) {
+        Some(p) => {
+            let json = parse_platform(p).inspect_err(|_| {
+                output::err(&format!("Invalid platform {p}"));
+            })?;
+            output::note(
+                &mut output::Stdout,
+                "Using --platform pushes only the specified platform manifest of a multi-platform image index.\nOther components, like attestations, will not be included.\nTo push the complete multi-platform image, remove the --platform flag.\n",
+            );
+            Some(json)
+        }
+        None => None,
+    };
+    let name = &a.names[0];
+    let r = Reference::parse_normalized(name).map_err(|e| CliError::new(e.to_string()))?;
+    let name_only = r.tag().is_none() && r.digest().is_none();
+    if a.all_tags && !name_only {
+        return Err(CliError::new("tag can't be used with --all-tags/-a"));
+    }
+    let r = if !a.all_tags && name_only {
+        if !a.quiet {
+            output::outln("Using default tag: latest");
+        }
+        r.with_default_tag()
+    } else {
+        r
+    };
+    let auth = ctx.registry_auth(&r.to_string())?;
+    if r.digest().is_some() {
+        return Err(CliError::new("cannot push a digest reference"));
+    }
+    let client = ctx.client().await?;
+    if platform.is_some() {
+        require_api(&client, "1.46", "platform")?;
+    }
+    // docker's client sorts query parameters.
+    let path = Query::new()
+        .set_if(
+            platform.is_some(),
+            "platform",
+            platform.clone().unwrap_or_default(),
+        )
+        .set_if(!a.all_tags, "tag", r.tag().unwrap_or_default())
+        .to_path(&format!("/images/{}/push", seg(&r.name())));
+    // The API requires the header even without credentials ("{}").
+    let stream = client
+        .stream(
+            Method::POST,
+            &path,
+            empty_body(),
+            &[("x-registry-auth", &auth)],
+        )
+        .await?;
+    if a.quiet {
+        progress::display(stream, progress::Out::Discard).await?;
+        output::outln(&r.to_string());
+        return Ok(());
+    }
+    progress::display(stream, progress::Out::Stdout).await
+}
+
+/// docker's `NewVersionError`: a feature the negotiated API version lacks.
+pub fn require_api(client: &Client, version: &str, feature: &str) -> Result<(), CliError> {
+    if client.version_at_least(version) {
+        return Ok(());
+    }
+    Err(CliError::new(format!(
+        "\"{feature}\" requires API version {version}, but the Docker daemon API version is {}",
+        client.version()
+    )))
+}
+
+/// Checks an "os[/arch[/variant]]" platform and returns its API JSON form.
+pub fn parse_platform(p: &str) -> Result<String, CliError> {
+    let parts: Vec<&str> = p.split('/').collect();
+    let valid_part = |s: &&str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+    };
+    if parts.len() > 3 || !parts.iter().all(valid_part) {
+        return Err(CliError::new(format!(
+            "\"{p}\": unknown operating system or architecture: invalid argument"
+        )));
+    }
+    Ok(platform_json(&p.to_lowercase()))
 }
 
 #[cfg(test)]
@@ -262,6 +359,22 @@ mod tests {
             "sha256:d644867353d275c95044321018dbe521dbda88adc6c78a87c33bd5b3b3ddbbd8"
         ));
         assert!(!is_image_id("busybox"));
+    }
+
+    #[test]
+    fn platform_flags() {
+        assert_eq!(
+            parse_platform("linux/ARM64").map_err(|e| e.message),
+            Ok(r#"{"architecture":"arm64","os":"linux"}"#.to_string())
+        );
+        assert_eq!(
+            parse_platform("linux//x").map_err(|e| e.message),
+            Err(
+                "\"linux//x\": unknown operating system or architecture: invalid argument"
+                    .to_string()
+            )
+        );
+        assert!(parse_platform("a/b/c/d").is_err());
     }
 
     #[test]

@@ -2,10 +2,12 @@
 //! positional arguments, talks to the daemon through [`crate::client`] and
 //! prints docker's output.
 
+mod archive;
 mod container;
 mod image;
 mod inspect;
 mod progress;
+mod registry;
 mod run;
 mod system;
 
@@ -36,6 +38,13 @@ pub async fn dispatch(ctx: &mut Ctx, cli: Cli) -> Result<(), CliError> {
         Command::History(a) => image::history(ctx, a).await,
         Command::Import(a) => image::import(ctx, a).await,
         Command::Pull(a) => image::pull(ctx, a).await,
+        Command::Push(a) => image::push(ctx, a).await,
+        Command::Save(a) => archive::save(ctx, a).await,
+        Command::Load(a) => archive::load(ctx, a).await,
+        Command::Export(a) => archive::export(ctx, a).await,
+        Command::Login(a) => registry::login(ctx, a).await,
+        Command::Logout(a) => registry::logout(ctx, a).await,
+        Command::Search(a) => registry::search(ctx, a).await,
         Command::Version(a) => system::version(ctx, a).await,
         Command::Info(a) => system::info(ctx, a).await,
         Command::Container { command } => match command {
@@ -51,6 +60,7 @@ pub async fn dispatch(ctx: &mut Ctx, cli: Cli) -> Result<(), CliError> {
             Some(ContainerCommand::Rm(a)) => container::rm(ctx, a).await,
             Some(ContainerCommand::Logs(a)) => container::logs(ctx, a).await,
             Some(ContainerCommand::Inspect(a)) => inspect::container_inspect(ctx, a).await,
+            Some(ContainerCommand::Export(a)) => archive::export(ctx, a).await,
         },
         Command::Image { command } => match command {
             None => help(&["image"]),
@@ -61,6 +71,9 @@ pub async fn dispatch(ctx: &mut Ctx, cli: Cli) -> Result<(), CliError> {
             Some(ImageCommand::Inspect(a)) => inspect::image_inspect(ctx, a).await,
             Some(ImageCommand::Import(a)) => image::import(ctx, a).await,
             Some(ImageCommand::Pull(a)) => image::pull(ctx, a).await,
+            Some(ImageCommand::Push(a)) => image::push(ctx, a).await,
+            Some(ImageCommand::Save(a)) => archive::save(ctx, a).await,
+            Some(ImageCommand::Load(a)) => archive::load(ctx, a).await,
         },
         Command::System { command } => match command {
             None => help(&["system"]),

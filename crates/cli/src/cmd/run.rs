@@ -4,7 +4,7 @@
 //! The order matters and is docker's: attach and wait are set up *before*
 //! the container starts, so no output is lost and a fast exit is not missed.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read};
 
 use berth_reference::Reference;
 use hyper::Method;
@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use super::{progress, seg};
 use crate::args::{ContainerFlags, CreateArgs, RunArgs, StartArgs};
 use crate::client::{empty_body, ApiError, Client, Hijacked, Query};
+use crate::config::ConfigFile;
 use crate::error::CliError;
 use crate::opts::{self, ContainerConfig};
 use crate::stdcopy::{self, Sinks};
@@ -36,7 +37,7 @@ pub async fn run(ctx: &mut Ctx, a: RunArgs) -> Result<(), CliError> {
     if !a.detach && cfg.attach_stdin && cfg.tty && !std::io::stdin().is_terminal() {
         return Err(CliError::new("the input device is not a TTY"));
     }
-    let id = create_container(&client, &cfg, a.name.as_deref(), &a.container)
+    let id = create_container(&client, &cfg, a.name.as_deref(), &a.container, ctx.config())
         .await
         .map_err(|e| start_error(ctx, &e))?;
 
@@ -89,7 +90,7 @@ pub async fn create(ctx: &mut Ctx, a: CreateArgs) -> Result<(), CliError> {
     validate_pull(ctx, &a.container.pull)?;
     let client = ctx.client().await?;
     let cfg = build_config(ctx, &a.container, &a.args, a.rm, false)?;
-    let id = create_container(&client, &cfg, a.name.as_deref(), &a.container).await?;
+    let id = create_container(&client, &cfg, a.name.as_deref(), &a.container, ctx.config()).await?;
     output::outln(&id);
     Ok(())
 }
@@ -216,6 +217,7 @@ async fn create_container(
     cfg: &ContainerConfig,
     name: Option<&str>,
     flags: &ContainerFlags,
+    config: &ConfigFile,
 ) -> Result<String, ApiError> {
     let image = cfg.body["Image"].as_str().unwrap_or_default().to_string();
     // docker's ParseAnyReference: a full image ID is valid, but only names can be pulled.
@@ -225,7 +227,14 @@ async fn create_container(
         Some(Reference::parse_normalized(&image).map_err(|e| ApiError::Protocol(e.to_string()))?)
     };
     if flags.pull == "always" {
-        pull_image(client, &image, flags.quiet, flags.platform.as_deref()).await?;
+        pull_image(
+            client,
+            &image,
+            flags.quiet,
+            flags.platform.as_deref(),
+            config,
+        )
+        .await?;
     }
     let path = Query::new()
         .set_if(name.is_some(), "name", name.unwrap_or_default())
@@ -247,7 +256,14 @@ async fn create_container(
                         .unwrap_or_default()
                 ));
             }
-            pull_image(client, &image, flags.quiet, flags.platform.as_deref()).await?;
+            pull_image(
+                client,
+                &image,
+                flags.quiet,
+                flags.platform.as_deref(),
+                config,
+            )
+            .await?;
             client.post(&path, Some(&cfg.body)).await?
         }
         other => other?,
@@ -274,17 +290,26 @@ async fn pull_image(
     image: &str,
     quiet: bool,
     platform: Option<&str>,
+    config: &ConfigFile,
 ) -> Result<(), ApiError> {
     let path = pull_path(image, false, platform).map_err(ApiError::Protocol)?;
+    let auth = config
+        .registry_auth_for_image(image)
+        .map_err(ApiError::Protocol)?;
     let stream = client
-        .stream(Method::POST, &path, empty_body(), &[])
+        .stream(
+            Method::POST,
+            &path,
+            empty_body(),
+            &[("x-registry-auth", &auth)],
+        )
         .await?;
-    let mut sink: Box<dyn Write> = if quiet {
-        Box::new(std::io::sink())
+    let out = if quiet {
+        progress::Out::Discard
     } else {
-        Box::new(std::io::stderr())
+        progress::Out::Stderr
     };
-    progress::display(stream, &mut *sink)
+    progress::display(stream, out)
         .await
         .map_err(|e| ApiError::Protocol(e.message))
 }
