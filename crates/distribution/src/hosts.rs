@@ -129,10 +129,34 @@ fn cidr_contains(net: IpAddr, len: u8, ip: IpAddr) -> bool {
 }
 
 /// Builds and caches one `reqwest::Client` per (host, skip-verify): the TLS configuration is
-/// per host, and a client holds its connection pool.
+/// per host, and a client holds its connection pool. Like dockerd, which reads `certs.d` for
+/// every new connection, a change in the host's directory (a CA or client certificate added
+/// while the daemon runs) is picked up: each client remembers the state of the directory it
+/// was built from, and one stat of the directory per request tells whether it still holds.
 pub struct Clients {
     certs_dir: PathBuf,
-    cache: Mutex<HashMap<(String, bool), reqwest::Client>>,
+    cache: Mutex<HashMap<(String, bool), (CertsStamp, reqwest::Client)>>,
+}
+
+/// What identifies the content of a `certs.d/<host>` directory cheaply: its files' names,
+/// sizes and modification times (none when it does not exist).
+type CertsStamp = Option<Vec<(std::ffi::OsString, u64, Option<std::time::SystemTime>)>>;
+
+fn certs_stamp(dir: &Path) -> CertsStamp {
+    let entries = std::fs::read_dir(dir).ok()?;
+    let mut stamp: Vec<_> = entries
+        .flatten()
+        .map(|e| {
+            let meta = e.metadata().ok();
+            (
+                e.file_name(),
+                meta.as_ref().map_or(0, |m| m.len()),
+                meta.and_then(|m| m.modified().ok()),
+            )
+        })
+        .collect();
+    stamp.sort();
+    Some(stamp)
 }
 
 /// The system's trust store, read once: reading and parsing ~150 certificates per host client
@@ -164,15 +188,21 @@ impl Clients {
     /// `InsecureSkipVerify`).
     pub fn get(&self, host_port: &str, skip_verify: bool) -> Result<reqwest::Client, Error> {
         let key = (host_port.to_ascii_lowercase(), skip_verify);
-        if let Some(c) = self.lock().get(&key) {
-            return Ok(c.clone());
+        let stamp = certs_stamp(&self.certs_dir.join(&key.0));
+        if let Some((built_from, c)) = self.lock().get(&key) {
+            if *built_from == stamp {
+                return Ok(c.clone());
+            }
         }
         let client = self.build(&key.0, skip_verify)?;
-        self.lock().insert(key, client.clone());
+        self.lock().insert(key, (stamp, client.clone()));
         Ok(client)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, bool), reqwest::Client>> {
+    #[allow(clippy::type_complexity)]
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(String, bool), (CertsStamp, reqwest::Client)>> {
         // A panic while holding this lock cannot leave the map inconsistent.
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
