@@ -363,10 +363,28 @@ pub fn plan_delete(
         .filter(|r| rec.names.contains_key(r));
 
     if let Some(r) = by_reference {
-        let others = rec.names.keys().filter(|n| *n != &r).count();
+        // Untagging the last tag of a repository also drops that repository's digest
+        // references (moby's image_delete.go): they were only there because of the pull.
+        let mut dropped = vec![r.clone()];
+        if r.digest().is_none()
+            && !rec
+                .names
+                .keys()
+                .any(|n| n != &r && n.digest().is_none() && n.name() == r.name())
+        {
+            dropped.extend(
+                rec.names
+                    .keys()
+                    .filter(|n| n.digest().is_some() && n.name() == r.name())
+                    .cloned(),
+            );
+        }
+        let others = rec.names.keys().filter(|n| !dropped.contains(n)).count();
         if others > 0 {
-            db.remove_name(&r);
-            items.push(ImageDeleteItem::Untagged(r.familiar_string()));
+            for n in &dropped {
+                db.remove_name(n);
+                items.push(ImageDeleteItem::Untagged(n.familiar_string()));
+            }
             return Ok((items, None));
         }
         if !force {
@@ -378,8 +396,10 @@ pub fn plan_delete(
                 )));
             }
         }
-        db.remove_name(&r);
-        items.push(ImageDeleteItem::Untagged(r.familiar_string()));
+        for n in &dropped {
+            db.remove_name(n);
+            items.push(ImageDeleteItem::Untagged(n.familiar_string()));
+        }
         if !using.running.is_empty() || !using.stopped.is_empty() {
             return Ok((items, None));
         }

@@ -1,33 +1,18 @@
 //! Image operations of the engine: list, inspect, history, tag, remove, import, and the garbage
 //! collection of layers and blobs no image or container needs any more.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read};
 
 use berth_reference::{Digest, Reference};
 use berth_snapshot::unpack::UnpackOptions;
-use berth_store::content::BlobWriter;
 use chrono::Utc;
 
 use crate::error::{Context, EngineError, Result};
 use crate::imageconfig::{apply_changes, host_arch, History, ImageConfigBlob, RootFs};
 use crate::images::{self, Descriptor, ImageRecord, Manifest, UsingContainers};
+use crate::pull::Tee;
 use crate::types::*;
 use crate::{lock, Engine};
-
-/// Feeds everything read through it into the blob writer, so the layer is unpacked and stored
-/// in one pass over the stream.
-struct Tee<R> {
-    inner: R,
-    blob: BlobWriter,
-}
-
-impl<R: Read> Read for Tee<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.blob.write_all(&buf[..n])?;
-        Ok(n)
-    }
-}
 
 /// Decompresses gzip transparently; plain tar passes through. Docker also accepts bzip2 and xz
 /// for import; those are refused with a clear message rather than unpacked as garbage.
@@ -201,7 +186,7 @@ impl Engine {
                 .content
                 .writer()
                 .ctx(|| "open blob writer".into())?;
-            let mut tee = Tee { inner: input, blob };
+            let mut tee = Tee::new(input, blob, None);
             let layer = engine
                 .inner
                 .layers

@@ -9,13 +9,14 @@
 //! lease while the pull runs, so a concurrent `rmi` cannot collect it), so a pull interrupted by
 //! a dropped connection or a daemon crash resumes without fetching finished layers again.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::sync::Arc;
 
 use berth_distribution::{select_platform, Platform, Repository};
 use berth_reference::{Digest, Reference};
 use berth_snapshot::layer::{chain_id, StagedLayer};
 use berth_snapshot::unpack::UnpackOptions;
+use berth_store::content::BlobWriter;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use tokio::sync::Semaphore;
@@ -64,6 +65,37 @@ pub(crate) fn decompressed<'a, R: Read + 'a>(input: R) -> std::io::Result<Box<dy
         Ok(Box::new(zstd::stream::read::Decoder::with_buffer(buffered)?))
     } else {
         Ok(Box::new(buffered))
+    }
+}
+
+/// Feeds everything read through it into a blob writer, so that a layer is stored and
+/// unpacked in one pass over the stream. With a limit, more bytes than that are an error (a
+/// registry sending more than the manifest says).
+pub(crate) struct Tee<R> {
+    inner: R,
+    pub blob: BlobWriter,
+    limit: Option<u64>,
+}
+
+impl<R> Tee<R> {
+    pub fn new(inner: R, blob: BlobWriter, limit: Option<u64>) -> Self {
+        Self { inner, blob, limit }
+    }
+}
+
+impl<R: Read> Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(limit) = self.limit {
+            if self.blob.written() + n as u64 > limit {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("blob is larger than the {limit} bytes its manifest says"),
+                ));
+            }
+        }
+        self.blob.write_all(&buf[..n])?;
+        Ok(n)
     }
 }
 
@@ -332,8 +364,10 @@ impl Engine {
         result
     }
 
-    /// Downloads one layer blob into the content store (unless it is there from an earlier
-    /// attempt) and unpacks it into staging, checking its diff ID.
+    /// Fetches one layer: streamed from the registry into the content store and, in the same
+    /// pass, decompressed and unpacked into staging (or unpacked from the store when an
+    /// earlier attempt left the blob there). The blob's digest and size and the layer's diff
+    /// ID are checked before anything is kept.
     async fn fetch_layer(
         &self,
         repo: &Repository,
@@ -343,38 +377,80 @@ impl Engine {
         progress: &ProgressSink,
     ) -> Result<StagedLayer> {
         let id = short_id(blob);
-        if self.inner.content.info(blob).ctx(|| format!("blob {blob}"))? != Some(layer.size) {
-            self.download_blob(repo, blob, layer.size, &id, progress)
-                .await?;
-        }
-        progress.status(&id, "Download complete").await;
+        let size = layer.size;
+        let stored = self.inner.content.info(blob).ctx(|| format!("blob {blob}"))? == Some(size);
+        let download = if stored {
+            None
+        } else {
+            let stream = repo.blob_stream(blob, 0).await.map_err(registry_error)?;
+            let mut counter = progress.counter(&id, "Downloading", Some(size));
+            let counted = stream.map(move |chunk| {
+                if let Ok(c) = &chunk {
+                    counter.add(c.len() as u64);
+                }
+                chunk.map_err(|e| io::Error::other(registry_error(e).to_string()))
+            });
+            Some(tokio_util::io::SyncIoBridge::new(
+                tokio_util::io::StreamReader::new(counted),
+            ))
+        };
 
         let engine = self.clone();
         let blob = blob.clone();
         let expected = diff_id.clone();
         let sink = progress.clone();
-        let size = layer.size;
-        let staged = tokio::task::spawn_blocking(move || -> Result<StagedLayer> {
-            let file = engine
-                .inner
-                .content
-                .open_blob(&blob)
-                .ctx(|| format!("open blob {blob}"))?;
-            let counted = CountingReader {
-                inner: file,
-                counter: sink.counter(&short_id(&blob), "Extracting", Some(size)),
+        tokio::task::spawn_blocking(move || -> Result<StagedLayer> {
+            let unpack_err = |e: berth_snapshot::layer::LayerError| match e.kind() {
+                berth_snapshot::ErrorKind::InvalidArgument => {
+                    EngineError::invalid(format!("layer {blob}: {e}"))
+                }
+                _ => EngineError::internal(format!("layer {blob}: {e}")),
             };
-            let tar = decompressed(counted).ctx(|| format!("read layer {blob}"))?;
-            let staged = engine
-                .inner
-                .layers
-                .stage(tar, &IMAGE_UNPACK)
-                .map_err(|e| match e.kind() {
-                    berth_snapshot::ErrorKind::InvalidArgument => {
-                        EngineError::invalid(format!("layer {blob}: {e}"))
-                    }
-                    _ => EngineError::internal(format!("layer {blob}: {e}")),
-                })?;
+            let staged = match download {
+                Some(input) => {
+                    let writer = engine
+                        .inner
+                        .content
+                        .writer()
+                        .ctx(|| "open blob writer".into())?;
+                    let mut tee = Tee::new(input, writer, Some(size));
+                    let staged = {
+                        let tar =
+                            decompressed(&mut tee).ctx(|| format!("read layer {blob}"))?;
+                        engine.inner.layers.stage(tar, &IMAGE_UNPACK)
+                    };
+                    // Whatever the unpacker did not need (compression trailer, padding) still
+                    // belongs to the blob and its digest.
+                    io::copy(&mut tee, &mut io::sink())
+                        .map_err(|e| EngineError::internal(format!("blob {blob}: {e}")))?;
+                    sink.status_now(&short_id(&blob), "Verifying Checksum");
+                    // A corrupted blob often fails to unpack too; its digest is the better
+                    // reason to give.
+                    tee.blob
+                        .commit(Some(&blob), Some(size))
+                        .map_err(|e| EngineError::invalid(format!("blob {blob}: {e}")))?;
+                    sink.status_now(&short_id(&blob), "Download complete");
+                    staged.map_err(unpack_err)?
+                }
+                None => {
+                    sink.status_now(&short_id(&blob), "Download complete");
+                    let file = engine
+                        .inner
+                        .content
+                        .open_blob(&blob)
+                        .ctx(|| format!("open blob {blob}"))?;
+                    let counted = CountingReader {
+                        inner: file,
+                        counter: sink.counter(&short_id(&blob), "Extracting", Some(size)),
+                    };
+                    let tar = decompressed(counted).ctx(|| format!("read layer {blob}"))?;
+                    engine
+                        .inner
+                        .layers
+                        .stage(tar, &IMAGE_UNPACK)
+                        .map_err(unpack_err)?
+                }
+            };
             if staged.diff_id() != &expected {
                 return Err(EngineError::invalid(format!(
                     "layer {blob} unpacks to {}, but the image config says {expected}",
@@ -384,46 +460,6 @@ impl Engine {
             Ok(staged)
         })
         .await
-        .map_err(|e| EngineError::internal(format!("unpack task: {e}")))??;
-        Ok(staged)
-    }
-
-    /// Streams a blob into the content store, verifying size and digest before it is stored.
-    async fn download_blob(
-        &self,
-        repo: &Repository,
-        blob: &Digest,
-        size: u64,
-        id: &str,
-        progress: &ProgressSink,
-    ) -> Result<()> {
-        let mut stream = repo.blob_stream(blob, 0).await.map_err(registry_error)?;
-        let mut writer = self
-            .inner
-            .content
-            .writer()
-            .ctx(|| "open blob writer".into())?;
-        let mut counter = progress.counter(id, "Downloading", Some(size));
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(registry_error)?;
-            if writer.written() + chunk.len() as u64 > size {
-                return Err(EngineError::invalid(format!(
-                    "blob {blob} is larger than the {size} bytes its manifest says"
-                )));
-            }
-            // Page-cache writes of one network chunk; the fsync happens in commit, off the
-            // async threads.
-            writer
-                .write_all(&chunk)
-                .ctx(|| format!("write blob {blob}"))?;
-            counter.add(chunk.len() as u64);
-        }
-        progress.status_now(id, "Verifying Checksum");
-        let want = blob.clone();
-        tokio::task::spawn_blocking(move || writer.commit(Some(&want), Some(size)))
-            .await
-            .map_err(|e| EngineError::internal(format!("blob task: {e}")))?
-            .map_err(|e| EngineError::invalid(format!("blob {blob}: {e}")))?;
-        Ok(())
+        .map_err(|e| EngineError::internal(format!("unpack task: {e}")))?
     }
 }
