@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod oci;
+
 use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -147,6 +149,7 @@ impl Daemon {
             .args(args)
             .env("BERTH_HOST", self.host())
             .env_remove("DOCKER_HOST")
+            .env("DOCKER_CONFIG", self.client_config())
             .stdin(Stdio::null())
             .output()
             .expect("run berth")
@@ -157,6 +160,7 @@ impl Daemon {
         let mut child = Command::new(BERTH)
             .args(args)
             .env("BERTH_HOST", self.host())
+            .env("DOCKER_CONFIG", self.client_config())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -173,10 +177,38 @@ impl Daemon {
             .args(args)
             .env("DOCKER_HOST", self.host())
             .env("DOCKER_CONFIG", self.root.path().join("docker-config"))
+            .env_remove("BERTH_HOST")
             .stdin(Stdio::null())
             .output()
             .expect("run docker")
             .into()
+    }
+
+    pub fn docker_stdin(&self, args: &[&str], input: &[u8]) -> Out {
+        let mut child = Command::new(DOCKER)
+            .args(args)
+            .env("DOCKER_HOST", self.host())
+            .env("DOCKER_CONFIG", self.root.path().join("docker-config"))
+            .env_remove("BERTH_HOST")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run docker");
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(input);
+        }
+        child.wait_with_output().expect("wait docker").into()
+    }
+
+    /// The berth CLI's config directory (credentials), private to the test.
+    pub fn client_config(&self) -> PathBuf {
+        self.root.path().join("berth-config")
+    }
+
+    /// daemon.json's directory: `certs.d` lives beside it.
+    pub fn config_dir(&self) -> &Path {
+        self.root.path()
     }
 
     /// Imports the busybox fixture as `name`.
