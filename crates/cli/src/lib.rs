@@ -3,7 +3,8 @@
 //! daemon or a real dockerd.
 //!
 //! Code map: `args` holds the clap definitions, `cmd` the command code (one
-//! file per group), `client` the HTTP client, `formatter`/`template`/
+//! file per group), `client` the HTTP client, `config` the docker-compatible
+//! `config.json` with its registry credentials, `formatter`/`template`/
 //! `tabwriter`/`units`/`timefmt`/`jsonfmt` reproduce docker's output.
 
 mod args;

@@ -127,16 +127,10 @@ pub enum Command {
     #[command(override_usage = "berth export [OPTIONS] CONTAINER")]
     Export(ExportArgs),
     /// Authenticate to a registry
-    #[command(
-        override_usage = "berth login [OPTIONS] [SERVER]",
-        long_about = "Authenticate to a registry.\nDefaults to Docker Hub if no server is specified."
-    )]
+    #[command(override_usage = "berth login [OPTIONS] [SERVER]")]
     Login(LoginArgs),
     /// Log out from a registry
-    #[command(
-        override_usage = "berth logout [SERVER]",
-        long_about = "Log out from a registry.\nIf no server is specified, the default is defined by the daemon."
-    )]
+    #[command(override_usage = "berth logout [SERVER]")]
     Logout(LogoutArgs),
     /// Search Docker Hub for images
     #[command(override_usage = "berth search [OPTIONS] TERM")]
@@ -495,6 +489,95 @@ mod tests {
         };
         assert_eq!(i.change, ["CMD [\"sh\"]"]);
         assert_eq!(i.args, ["-", "repo:tag"]);
+    }
+
+    #[test]
+    fn shipping_commands_parse() {
+        let cli = parse(&["push", "-aq", "me/app"]).expect("parses");
+        let Some(Command::Push(p)) = cli.command else {
+            panic!("not push")
+        };
+        assert!(p.all_tags && p.quiet);
+        assert_eq!(p.names, ["me/app"]);
+        assert!(matches!(
+            parse(&["image", "push", "x"]).map(|c| c.command),
+            Ok(Some(Command::Image {
+                command: Some(ImageCommand::Push(_))
+            }))
+        ));
+
+        let cli = parse(&[
+            "save",
+            "-o",
+            "out.tar",
+            "--platform",
+            "linux/arm64",
+            "a",
+            "b",
+        ])
+        .expect("parses");
+        let Some(Command::Save(sv)) = cli.command else {
+            panic!("not save")
+        };
+        assert_eq!(sv.output.as_deref(), Some("out.tar"));
+        assert_eq!(sv.platform.as_deref(), Some("linux/arm64"));
+        assert_eq!(sv.images, ["a", "b"]);
+
+        let cli = parse(&["image", "load", "-qi", "in.tar"]).expect("parses");
+        let Some(Command::Image {
+            command: Some(ImageCommand::Load(l)),
+        }) = cli.command
+        else {
+            panic!("not image load")
+        };
+        assert!(l.quiet);
+        assert_eq!(l.input.as_deref(), Some("in.tar"));
+
+        let cli = parse(&["container", "export", "-o", "c.tar", "web"]).expect("parses");
+        let Some(Command::Container {
+            command: Some(ContainerCommand::Export(e)),
+        }) = cli.command
+        else {
+            panic!("not container export")
+        };
+        assert_eq!(
+            (e.output.as_deref(), e.containers.as_slice()),
+            (Some("c.tar"), &["web".to_string()][..])
+        );
+
+        let cli = parse(&["login", "-u", "me", "--password-stdin", "r.example"]).expect("parses");
+        let Some(Command::Login(l)) = cli.command else {
+            panic!("not login")
+        };
+        assert_eq!(l.username.as_deref(), Some("me"));
+        assert_eq!(
+            (l.password.as_deref(), l.password_stdin),
+            (None, Some(true))
+        );
+        assert_eq!(l.server, ["r.example"]);
+        let cli = parse(&["login"]).expect("parses");
+        let Some(Command::Login(l)) = cli.command else {
+            panic!("not login")
+        };
+        assert_eq!(l.password_stdin, None, "absent, not false");
+
+        let cli = parse(&[
+            "search",
+            "--limit",
+            "3",
+            "-f",
+            "stars=3",
+            "--no-trunc",
+            "redis",
+        ])
+        .expect("parses");
+        let Some(Command::Search(sr)) = cli.command else {
+            panic!("not search")
+        };
+        assert_eq!((sr.limit, sr.no_trunc), (3, true));
+        assert_eq!(sr.filter, [("stars".to_string(), "3".to_string())]);
+        let err = parse(&["search", "--limit", "many", "redis"]).expect_err("bad limit");
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
     }
 
     #[test]

@@ -74,6 +74,13 @@ pub fn json_body(v: &serde_json::Value) -> Body {
         .boxed_unsync()
 }
 
+/// A request body of bytes already in memory.
+pub fn bytes_body(data: Vec<u8>) -> Body {
+    Full::new(Bytes::from(data))
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
 /// Streams `reader` as the request body (chunked), without buffering it all.
 pub fn reader_body<R: AsyncRead + Send + Unpin + 'static>(reader: R) -> Body {
     let stream = futures_util::stream::unfold(Some(reader), |state| async move {

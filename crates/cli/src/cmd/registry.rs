@@ -1,10 +1,12 @@
 //! Registry commands: `login`, `logout`, `search`.
 
+use http_body_util::BodyExt;
+use hyper::Method;
 use serde_json::Value as Json;
 
 use super::container::filters_json;
 use crate::args::{LoginArgs, LogoutArgs, SearchArgs};
-use crate::client::{ApiError, Client, Query};
+use crate::client::{bytes_body, ApiError, Client, Query};
 use crate::config::{auth_key_for_domain, convert_to_hostname, AuthConfig, INDEX_SERVER};
 use crate::error::CliError;
 use crate::formatter::{self, ellipsis, Format};
@@ -164,8 +166,22 @@ async fn login_with_stored(ctx: &mut Ctx, mut auth: AuthConfig) -> Result<String
 
 /// `POST /auth`: the daemon checks the credentials against the registry.
 async fn registry_login(client: &Client, auth: &AuthConfig) -> Result<(String, String), ApiError> {
-    let body = serde_json::to_value(auth).map_err(|e| ApiError::Protocol(e.to_string()))?;
-    let resp = client.post("/auth", Some(&body)).await?;
+    // Serialized from the struct, so fields go in docker's order.
+    let body = serde_json::to_vec(auth).map_err(|e| ApiError::Protocol(e.to_string()))?;
+    let resp = client
+        .send(
+            Method::POST,
+            "/auth",
+            bytes_body(body),
+            &[("content-type", "application/json")],
+        )
+        .await?;
+    let resp = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| ApiError::Protocol(e.to_string()))?
+        .to_bytes();
     let v: Json = serde_json::from_slice(&resp)
         .map_err(|e| ApiError::Protocol(format!("error decoding response from daemon: {e}")))?;
     let field = |k: &str| {
