@@ -13,6 +13,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -q
   apt-get install -y -q "${missing[@]}"
 fi
+# The Docker SDK for Python, driven against berthd by crates/berth/tests/sdk.rs.
+if ! python3 -c 'import docker' 2>/dev/null; then
+  python3 -m pip install -q 'docker>=7'
+fi
 # rustfmt and clippy ship with the machine's toolchain; add them where rustup can.
 if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
   rustup component add rustfmt clippy
