@@ -168,9 +168,11 @@ impl ConfigFile {
             );
         };
         if let Some(auths) = doc.get("auths").filter(|a| !a.is_null()) {
-            let auths: BTreeMap<String, FileEntry> =
+            // Go decodes a null entry as an empty one.
+            let auths: BTreeMap<String, Option<FileEntry>> =
                 serde_json::from_value(auths.clone()).map_err(|e| e.to_string())?;
             for (server, entry) in auths {
+                let entry = entry.unwrap_or_default();
                 let (mut username, mut password) = (entry.username, entry.password);
                 if !entry.auth.is_empty() {
                     (username, password) = decode_auth(&entry.auth)?;
@@ -727,7 +729,8 @@ esac
                 "https://index.docker.io/v1/":{"auth":"bWU6c2VjcmV0"},
                 "https://legacy.example/v1/":{"auth":"b2xkOnB3"},
                 "tok.example":{"auth":"dTo=","identitytoken":"idt"},
-                "plain.example":{"username":"pu","password":"pp"}
+                "plain.example":{"username":"pu","password":"pp"},
+                "null.example":null
             }}"#,
         );
         let cfg = load(dir.path(), bin.path());
@@ -746,6 +749,7 @@ esac
             ("u", "idt")
         );
         assert_eq!(cfg.get_auth("plain.example").expect("plain").password, "pp");
+        assert_eq!(cfg.get_auth("null.example").expect("null").username, "");
         assert_eq!(
             cfg.get_auth("none.example").expect("none"),
             AuthConfig::default()

@@ -165,12 +165,10 @@ impl Destination {
                 Destination::Stdout => output::Stdout.write_all(&chunk),
                 Destination::File { tmp, .. } => tmp.write_all(&chunk),
             }
-            .map_err(|e| CliError::new(go_io_error(&e)))?;
+            .map_err(write_error)?;
         }
         if let Destination::Stdout = self {
-            output::Stdout
-                .flush()
-                .map_err(|e| CliError::new(go_io_error(&e)))?;
+            output::Stdout.flush().map_err(write_error)?;
         }
         Ok(())
     }
@@ -196,6 +194,15 @@ impl Destination {
         }
         Ok(())
     }
+}
+
+/// A reader that went away (`berth save img | head -c1`) ends the command
+/// the way docker's SIGPIPE death looks to a shell: status 141, no message.
+fn write_error(e: std::io::Error) -> CliError {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        return CliError::status(141);
+    }
+    CliError::new(go_io_error(&e))
 }
 
 /// moby's `atomicwriter` checks: the directory must exist, and the target
