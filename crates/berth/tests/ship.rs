@@ -244,14 +244,64 @@ fn save_load_round_trip_and_docker_interop() {
     // An OCI layout archive loads too.
     let oci = d.root.path().join("oci.tar");
     let oci = oci.to_str().expect("path");
-    let saved = d.berth(&["save", "--format", "oci", "-o", oci, "me/other:2"]);
-    if saved.code == 0 {
-        ok(&d3.berth(&["load", "-i", oci]), "load oci");
-    }
+    ok(
+        &d.berth(&["save", "--format", "oci", "-o", oci, "me/other:2"]),
+        "save --format oci",
+    );
+    let listing = std::process::Command::new("tar")
+        .args(["tf", oci])
+        .output()
+        .expect("tar");
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(listing.lines().any(|l| l == "index.json"), "{listing}");
+    assert!(!listing.lines().any(|l| l == "manifest.json"), "{listing}");
+    let out = d3.berth(&["load", "-i", oci]);
+    ok(&out, "load oci");
+    assert!(out.stdout.contains("me/other:2"), "{out:?}");
+    assert_eq!(
+        d3.berth(&["inspect", "-f", "{{.Id}}", "me/other:2"])
+            .stdout
+            .trim(),
+        id
+    );
 
     // Garbage is refused clearly.
     let out = d3.berth_stdin(&["load"], b"this is not a tar archive at all");
     assert_ne!(out.code, 0, "{out:?}");
+}
+
+/// The digest a push reported (`TAG: digest: sha256:… size: N`).
+fn pushed_digest(out: &Out) -> String {
+    out.stdout
+        .lines()
+        .find_map(|l| l.split(": digest: ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn digests_are_stable_across_save_load_and_push() {
+    let reg = TestRegistry::plain();
+    let d = Daemon::start();
+    d.import_busybox("busybox:latest");
+    let first = format!("{}/me/a:1", reg.host());
+    ok(&d.berth(&["tag", "busybox", &first]), "tag");
+    let out = d.berth(&["push", &first]);
+    ok(&out, "push");
+    let digest = pushed_digest(&out);
+    assert!(digest.starts_with("sha256:"), "{out:?}");
+
+    let file = d.root.path().join("a.tar");
+    let file = file.to_str().expect("path");
+    ok(&d.berth(&["save", "-o", file, &first]), "save");
+    let d2 = Daemon::start();
+    ok(&d2.berth(&["load", "-i", file]), "load");
+    let second = format!("{}/me/b:1", reg.host());
+    ok(&d2.berth(&["tag", &first, &second]), "tag");
+    let out = d2.berth(&["push", &second]);
+    ok(&out, "push after load");
+    assert_eq!(pushed_digest(&out), digest, "{out:?}");
 }
 
 #[test]

@@ -175,6 +175,10 @@ pub struct SaveArgs {
     #[arg(long, value_name = "string")]
     pub platform: Option<String>,
 
+    /// Archive layout: "docker" (docker save's, default) or "oci" (a bare OCI image layout)
+    #[arg(long, value_name = "string")]
+    pub format: Option<String>,
+
     #[arg(value_name = "IMAGE")]
     pub images: Vec<String>,
 }

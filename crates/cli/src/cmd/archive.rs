@@ -29,6 +29,16 @@ pub async fn save(ctx: &mut Ctx, a: SaveArgs) -> Result<(), CliError> {
         ),
         None => None,
     };
+    // A berth extension (docker's save has no choice of layout); the daemon checks it too.
+    let format = match a.format.as_deref() {
+        None | Some("") | Some("docker") => None,
+        Some("oci") => Some("oci"),
+        Some(other) => {
+            return Err(CliError::new(format!(
+                "invalid --format {other:?}: use \"docker\" or \"oci\""
+            )))
+        }
+    };
     let mut dest = Destination::open(a.output.as_deref(), "failed to save image")?;
     let client = ctx.client().await?;
     if platform.is_some() {
@@ -40,6 +50,7 @@ pub async fn save(ctx: &mut Ctx, a: SaveArgs) -> Result<(), CliError> {
     }
     let path = query
         .set_if(platform.is_some(), "platform", platform.unwrap_or_default())
+        .set_if(format.is_some(), "format", format.unwrap_or_default().to_string())
         .to_path("/images/get");
     let stream = client.stream(Method::GET, &path, empty_body(), &[]).await?;
     dest.copy_from(stream).await?;
