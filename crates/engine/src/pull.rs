@@ -463,3 +463,26 @@ impl Engine {
         .map_err(|e| EngineError::internal(format!("unpack task: {e}")))?
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use super::decompressed;
+
+    #[test]
+    fn layers_are_decompressed_by_their_magic_bytes() {
+        let tar = b"not really a tar, but bytes to round-trip".repeat(100);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&tar).expect("gzip");
+        let gz = gz.finish().expect("gzip");
+        let zst = zstd::stream::encode_all(tar.as_slice(), 3).expect("zstd");
+        for input in [tar.clone(), gz, zst] {
+            let mut out = Vec::new();
+            decompressed(input.as_slice())
+                .and_then(|mut r| r.read_to_end(&mut out))
+                .expect("decompress");
+            assert_eq!(out, tar);
+        }
+    }
+}
