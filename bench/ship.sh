@@ -24,6 +24,8 @@ cargo build --release --locked -p berth >/dev/null
 BERTH=$PWD/target/release/berth
 DOCKER=${DOCKER:-docker}
 RUNS=${RUNS:-5}
+HF=(hyperfine -N --runs "$RUNS")
+[ -n "${BENCH_DEBUG:-}" ] && HF+=(--show-output)
 
 cache=/var/tmp/berth-bench-cache
 if [ ! -f "$cache/debian.tar" ]; then
@@ -87,18 +89,18 @@ size=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["layers"][0]["
 echo "image: one gzip layer of $((size / 1000000)) MB, $(( $(stat -c %s "$cache/debian.tar") / 1000000 )) MB unpacked"
 
 mkdir -p "$work/floor"
-hyperfine -N --runs "$RUNS" --export-json "$work/floor.json" \
+"${HF[@]}" --export-json "$work/floor.json" \
   --prepare "bash -c 'rm -rf $work/floor && mkdir $work/floor'" \
   -n floor "bash -c 'curl -sf http://127.0.0.1:$SRC/v2/bench/debian/blobs/$blob | gzip -d | tar -x -C $work/floor'" >/dev/null
-hyperfine -N --runs "$RUNS" --export-json "$work/pull.json" \
+"${HF[@]}" --export-json "$work/pull.json" \
   -n "berth pull" --prepare "bash -c '$B rmi -f $IMG >/dev/null 2>&1 || true'" "$B pull -q $IMG" \
   -n "docker pull" --prepare "bash -c '$D rmi -f $IMG >/dev/null 2>&1 || true'" "$D pull -q $IMG" >/dev/null
 $B tag "$IMG" "$OUT"
 $D tag "$IMG" "$OUT"
-hyperfine -N --runs "$RUNS" --export-json "$work/push.json" --prepare "bash $work/reset-dst.sh" \
+"${HF[@]}" --export-json "$work/push.json" --prepare "bash $work/reset-dst.sh" \
   -n "berth push" "$B push -q $OUT" \
   -n "docker push" "$D push -q $OUT" >/dev/null
-hyperfine -N --runs "$RUNS" --export-json "$work/saveload.json" \
+"${HF[@]}" --export-json "$work/saveload.json" \
   -n "berth save+load" "bash -c '$B save -o $work/b.tar $IMG && $B rmi -f $IMG $OUT >/dev/null && $B load -q -i $work/b.tar >/dev/null && $B tag $IMG $OUT'" \
   -n "docker save+load" "bash -c '$D save -o $work/d.tar $IMG && $D rmi -f $IMG $OUT >/dev/null && $D load -q -i $work/d.tar >/dev/null && $D tag $IMG $OUT'" >/dev/null
 

@@ -127,10 +127,12 @@ fn corrupted_blob_fails_the_pull_and_leaves_the_store_clean() {
     assert!(out.stderr.contains("digest mismatch"), "{out:?}");
     assert!(d.berth(&["images", "-q"]).stdout.trim().is_empty());
     // Only the good layer may stay (it is verified and reusable); nothing half-written.
-    let ingest = d.data_root().join("content/ingest");
-    assert_eq!(std::fs::read_dir(&ingest).map(|r| r.count()).unwrap_or(0), 0);
-    let staging = d.data_root().join("layers/staging");
-    assert_eq!(std::fs::read_dir(&staging).map(|r| r.count()).unwrap_or(0), 0);
+    for dir in ["content/ingest", "layers/tmp"] {
+        let left = std::fs::read_dir(d.data_root().join(dir))
+            .expect("the store's work directory exists")
+            .count();
+        assert_eq!(left, 0, "{dir} is empty");
+    }
     let blob = d.data_root().join("content/blobs/sha256").join(layer_hex);
     assert!(!blob.exists(), "the corrupted blob was not kept");
 }

@@ -15,11 +15,21 @@ use serde_json::{Map, Value};
 use crate::error::{EngineError, Result};
 use crate::types::ImageConfig;
 
+/// Go writes nil slices and maps as `null` (dockerd's configs have `"Env": null`, `"Cmd":
+/// null`, `"config": null`); they mean empty.
+fn nullable<'de, D, T>(d: D) -> std::result::Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct RootFs {
     #[serde(rename = "type")]
     pub kind: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub diff_ids: Vec<Digest>,
 }
 
@@ -43,19 +53,19 @@ pub struct History {
 pub struct RunConfig {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub user: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "BTreeMap::is_empty")]
     pub exposed_ports: BTreeMap<String, Value>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entrypoint: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cmd: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "BTreeMap::is_empty")]
     pub volumes: BTreeMap<String, Value>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub working_dir: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<String>,
@@ -75,11 +85,11 @@ pub struct ImageConfigBlob {
     pub variant: Option<String>,
     #[serde(default)]
     pub os: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub config: RunConfig,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     pub rootfs: RootFs,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<History>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub comment: String,
@@ -316,6 +326,18 @@ pub fn apply_changes(config: &mut RunConfig, changes: &[String]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn go_nulls_mean_empty() {
+        // As dockerd 20.10 writes the config of an imported image.
+        let raw = br#"{"architecture":"amd64","config":{"Hostname":"","Env":null,"Cmd":null,"Volumes":null,"Labels":null,"OnBuild":null},"container_config":{"Env":null},"created":"2026-12-01T18:00:00Z","history":[{"created":"2026-12-01T18:00:00Z","comment":"Imported from -"}],"os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:3e1106a2ac8e6059c424ccf2d5289aaa68bcbc5760b67c2c20303d51e2f4e2e6"]}}"#;
+        let c = ImageConfigBlob::parse(raw).expect("dockerd config parses");
+        assert!(c.config.env.is_empty() && c.config.cmd.is_none());
+        assert_eq!(c.rootfs.diff_ids.len(), 1);
+        let none = ImageConfigBlob::parse(br#"{"os":"linux","config":null,"history":null}"#)
+            .expect("null config parses");
+        assert!(none.history.is_empty());
+    }
 
     #[test]
     fn changes_like_docker() {
