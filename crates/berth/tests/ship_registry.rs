@@ -137,6 +137,39 @@ fn corrupted_blob_fails_the_pull_and_leaves_the_store_clean() {
     assert!(!blob.exists(), "the corrupted blob was not kept");
 }
 
+#[test]
+fn a_layer_stored_from_another_image_still_gets_its_blob() {
+    // The layer is already unpacked (from an import of the same tar), but this image's
+    // compressed blob is not in the store: the pull must fetch it so push and save work.
+    let reg = TestRegistry::plain();
+    let d = Daemon::start();
+    d.import_busybox("local:1");
+    let tar = std::fs::read(common::busybox_tar(d.root.path())).expect("fixture tar");
+    let img = Image {
+        os: "linux",
+        arch: host_arch(),
+        variant: None,
+        layers: vec![Layer::raw(tar)],
+        cmd: vec!["sh"],
+    };
+    let l = layout(d.root.path(), &[img], "same");
+    let name = format!("{}/fx/same:1", reg.host());
+    skopeo_push(&l, "same", &name, None, false);
+    ok(&d.berth(&["pull", &name]), "pull");
+    let copy = format!("{}/fx/copy:1", reg.host());
+    ok(&d.berth(&["tag", &name, &copy]), "tag");
+    ok(&d.berth(&["push", &copy]), "push of the pulled image");
+    let file = d.root.path().join("same.tar");
+    ok(
+        &d.berth(&["save", "-o", file.to_str().expect("path"), &name]),
+        "save of the pulled image",
+    );
+    let d2 = Daemon::start();
+    ok(&d2.berth(&["pull", &copy]), "pull of the pushed copy");
+    let run = d2.berth(&["run", "--rm", &copy, "echo", "same"]);
+    assert_eq!(run.stdout, "same\n", "{run:?}");
+}
+
 /// A TCP proxy to `upstream` whose answers are slowed to about 1 MB/s while `slow` is set.
 fn throttling_proxy(upstream: u16, slow: Arc<AtomicBool>) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");

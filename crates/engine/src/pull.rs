@@ -291,19 +291,29 @@ impl Engine {
             }
             first_missing = i;
         }
-        for blob in &blobs[..first_missing] {
-            progress.status(&short_id(blob), "Already exists").await;
+        // A stored layer may lack this manifest's blob (the layer came from another image,
+        // or from an import): the blob is fetched anyway, without unpacking, because push and
+        // save send the image's own blobs, as containerd keeps them all.
+        let mut work = Vec::new();
+        for (i, blob) in blobs.iter().enumerate() {
+            let have_blob = self.inner.content.info(blob).ctx(|| format!("blob {blob}"))?
+                == Some(manifest.layers[i].size);
+            if i < first_missing && have_blob {
+                progress.status(&short_id(blob), "Already exists").await;
+            } else {
+                work.push(i);
+            }
         }
-        if first_missing == chains.len() {
+        if work.is_empty() {
             return Ok(());
         }
-        for blob in &blobs[first_missing..] {
-            progress.status(&short_id(blob), "Pulling fs layer").await;
+        for &i in &work {
+            progress.status(&short_id(&blobs[i]), "Pulling fs layer").await;
         }
 
         let permits = Arc::new(Semaphore::new(CONCURRENT_DOWNLOADS));
         let mut tasks = Vec::new();
-        for i in first_missing..chains.len() {
+        for &i in &work {
             let engine = self.clone();
             let repo = repo.clone();
             let layer = manifest.layers[i].clone();
@@ -311,24 +321,32 @@ impl Engine {
             let diff_id = config.rootfs.diff_ids[i].clone();
             let permits = permits.clone();
             let progress = progress.clone();
-            tasks.push(tokio::spawn(async move {
-                let _permit = permits
-                    .acquire_owned()
-                    .await
-                    .map_err(|e| EngineError::internal(e.to_string()))?;
-                engine
-                    .fetch_layer(&repo, &layer, &blob, &diff_id, &progress)
-                    .await
-            }));
+            let unpack = i >= first_missing;
+            tasks.push((
+                i,
+                tokio::spawn(async move {
+                    let _permit = permits
+                        .acquire_owned()
+                        .await
+                        .map_err(|e| EngineError::internal(e.to_string()))?;
+                    engine
+                        .fetch_layer(&repo, &layer, &blob, &diff_id, unpack, &progress)
+                        .await
+                }),
+            ));
         }
         // Store in order as each completes; an error aborts the rest (their staging is
         // dropped, and blobs already complete stay for the next attempt).
         let mut parent = first_missing.checked_sub(1).map(|i| chains[i].clone());
         let mut result = Ok(());
-        for (n, task) in tasks.iter_mut().enumerate() {
-            let i = first_missing + n;
+        for (i, task) in tasks.iter_mut() {
+            let i = *i;
             let staged = match task.await {
-                Ok(Ok(s)) => s,
+                Ok(Ok(Some(s))) => s,
+                Ok(Ok(None)) => {
+                    progress.status(&short_id(&blobs[i]), "Pull complete").await;
+                    continue;
+                }
                 Ok(Err(e)) => {
                     result = Err(e);
                     break;
@@ -357,7 +375,7 @@ impl Engine {
             parent = Some(stored.chain_id);
         }
         if result.is_err() {
-            for t in &tasks {
+            for (_, t) in &tasks {
                 t.abort();
             }
         }
@@ -367,15 +385,16 @@ impl Engine {
     /// Fetches one layer: streamed from the registry into the content store and, in the same
     /// pass, decompressed and unpacked into staging (or unpacked from the store when an
     /// earlier attempt left the blob there). The blob's digest and size and the layer's diff
-    /// ID are checked before anything is kept.
+    /// ID are checked before anything is kept. Without `unpack`, only the blob is fetched.
     async fn fetch_layer(
         &self,
         repo: &Repository,
         layer: &BlobRef,
         blob: &Digest,
         diff_id: &Digest,
+        unpack: bool,
         progress: &ProgressSink,
-    ) -> Result<StagedLayer> {
+    ) -> Result<Option<StagedLayer>> {
         let id = short_id(blob);
         let size = layer.size;
         let stored = self.inner.content.info(blob).ctx(|| format!("blob {blob}"))? == Some(size);
@@ -399,7 +418,7 @@ impl Engine {
         let blob = blob.clone();
         let expected = diff_id.clone();
         let sink = progress.clone();
-        tokio::task::spawn_blocking(move || -> Result<StagedLayer> {
+        tokio::task::spawn_blocking(move || -> Result<Option<StagedLayer>> {
             let unpack_err = |e: berth_snapshot::layer::LayerError| match e.kind() {
                 berth_snapshot::ErrorKind::InvalidArgument => {
                     EngineError::invalid(format!("layer {blob}: {e}"))
@@ -414,10 +433,12 @@ impl Engine {
                         .writer()
                         .ctx(|| "open blob writer".into())?;
                     let mut tee = Tee::new(input, writer, Some(size));
-                    let staged = {
+                    let staged = if unpack {
                         let tar =
                             decompressed(&mut tee).ctx(|| format!("read layer {blob}"))?;
-                        engine.inner.layers.stage(tar, &IMAGE_UNPACK)
+                        Some(engine.inner.layers.stage(tar, &IMAGE_UNPACK))
+                    } else {
+                        None
                     };
                     // Whatever the unpacker did not need (compression trailer, padding) still
                     // belongs to the blob and its digest.
@@ -430,8 +451,12 @@ impl Engine {
                         .commit(Some(&blob), Some(size))
                         .map_err(|e| EngineError::invalid(format!("blob {blob}: {e}")))?;
                     sink.status_now(&short_id(&blob), "Download complete");
-                    staged.map_err(unpack_err)?
+                    match staged.transpose().map_err(unpack_err)? {
+                        Some(s) => s,
+                        None => return Ok(None),
+                    }
                 }
+                None if !unpack => return Ok(None),
                 None => {
                     sink.status_now(&short_id(&blob), "Download complete");
                     let file = engine
@@ -444,11 +469,17 @@ impl Engine {
                         counter: sink.counter(&short_id(&blob), "Extracting", Some(size)),
                     };
                     let tar = decompressed(counted).ctx(|| format!("read layer {blob}"))?;
-                    engine
-                        .inner
-                        .layers
-                        .stage(tar, &IMAGE_UNPACK)
-                        .map_err(unpack_err)?
+                    let staged = engine.inner.layers.stage(tar, &IMAGE_UNPACK);
+                    // A stored blob that does not unpack to its layer was damaged on disk
+                    // (a power loss before its sync): drop it, so the next pull fetches it.
+                    let bad = match &staged {
+                        Ok(s) => s.diff_id() != &expected,
+                        Err(e) => e.kind() == berth_snapshot::ErrorKind::InvalidArgument,
+                    };
+                    if bad {
+                        let _ = engine.inner.content.delete(&blob);
+                    }
+                    staged.map_err(unpack_err)?
                 }
             };
             if staged.diff_id() != &expected {
@@ -457,7 +488,7 @@ impl Engine {
                     staged.diff_id()
                 )));
             }
-            Ok(staged)
+            Ok(Some(staged))
         })
         .await
         .map_err(|e| EngineError::internal(format!("unpack task: {e}")))?

@@ -7,15 +7,25 @@ use std::process::Command;
 use berth_reference::Digest;
 use serde_json::json;
 
-/// One layer: files (path, content, mode) in a gzip-compressed tar.
+/// One layer: files (path, content, mode) in a gzip-compressed tar, or a given tar.
 pub struct Layer {
     pub files: Vec<(String, Vec<u8>, u32)>,
+    pub tar: Option<Vec<u8>>,
 }
 
 impl Layer {
+    /// This exact (uncompressed) tar, gzip-compressed.
+    pub fn raw(tar: Vec<u8>) -> Layer {
+        Layer {
+            files: Vec::new(),
+            tar: Some(tar),
+        }
+    }
+
     pub fn file(path: &str, content: &[u8]) -> Layer {
         Layer {
             files: vec![(path.to_string(), content.to_vec(), 0o644)],
+            tar: None,
         }
     }
 
@@ -28,6 +38,7 @@ impl Layer {
         let data = std::fs::read(path).expect("read busybox");
         Layer {
             files: vec![("bin/busybox".to_string(), data, 0o755)],
+            tar: None,
         }
     }
 
@@ -44,6 +55,7 @@ impl Layer {
             .collect();
         Layer {
             files: vec![(path.to_string(), data, 0o644)],
+            tar: None,
         }
     }
 }
@@ -63,6 +75,9 @@ fn put_blob(dir: &Path, bytes: &[u8]) -> (Digest, u64) {
 }
 
 fn layer_tar(layer: &Layer) -> Vec<u8> {
+    if let Some(tar) = &layer.tar {
+        return tar.clone();
+    }
     let mut b = tar::Builder::new(Vec::new());
     for (path, content, mode) in &layer.files {
         let mut h = tar::Header::new_gnu();
