@@ -166,6 +166,9 @@ pub(crate) struct Inner {
     clients: Clients,
     pub(crate) opts: RegistryOptions,
     auth: Mutex<AuthState>,
+    /// Insecure hosts whose https endpoint could not be reached: plain http is tried first
+    /// for them from then on, instead of a failed TLS handshake per request.
+    plain_http: Mutex<std::collections::HashSet<String>>,
 }
 
 /// The registry client. Cheap to clone; clones share HTTP clients, learned auth schemes and
@@ -309,6 +312,7 @@ impl Registry {
                 clients: Clients::new(cfg.certs_dir),
                 opts,
                 auth: Mutex::new(AuthState::default()),
+                plain_http: Mutex::default(),
             }),
         })
     }
@@ -317,7 +321,8 @@ impl Registry {
         self.inner.insecure.is_insecure(host_port)
     }
 
-    /// The endpoints of a registry host: https, then http when insecure (Docker's order).
+    /// The endpoints of a registry host: https, then http when insecure (Docker's order), or
+    /// http first once https proved unreachable there.
     pub(crate) fn host_endpoints(&self, host: &str) -> Vec<Endpoint> {
         let insecure = self.is_insecure(host);
         let mut v = vec![Endpoint {
@@ -326,13 +331,26 @@ impl Registry {
             mirror: false,
         }];
         if insecure {
-            v.push(Endpoint {
+            let http = Endpoint {
                 base: format!("http://{host}"),
                 skip_verify: false,
                 mirror: false,
-            });
+            };
+            if self.plain_http_hosts().contains(&host.to_ascii_lowercase()) {
+                v.insert(0, http);
+            } else {
+                v.push(http);
+            }
         }
         v
+    }
+
+    fn plain_http_hosts(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        // Only a set of names inside; a panic elsewhere cannot leave it half-updated.
+        self.inner
+            .plain_http
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     pub(crate) fn mirror_endpoints(&self) -> Vec<Endpoint> {
@@ -408,6 +426,13 @@ impl Registry {
             let resp = match rb.send().await {
                 Ok(r) => r,
                 Err(e) => {
+                    // https to an insecure registry has plain http behind it: a failed
+                    // connection there is an answer (it speaks http), not a glitch to retry.
+                    let has_fallback = req.ep.skip_verify && req.url.scheme() == "https";
+                    if has_fallback && e.is_connect() {
+                        self.plain_http_hosts().insert(authority(&req.url).to_ascii_lowercase());
+                        return Err(transport_error(&req.method, &req.url, &e));
+                    }
                     if replayable && attempt < attempts && retriable(&e) {
                         debug!(url = %req.url, "transient error, retrying: {e}");
                         self.backoff(attempt, None).await;

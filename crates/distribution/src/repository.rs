@@ -89,6 +89,8 @@ fn final_error(errors: Vec<(bool, Error)>) -> Error {
                 .iter()
                 .find(|(_, e)| e.kind() != ErrorKind::Transport)
         })
+        // A server's answer (a 5xx after retries) says more than a refused connection.
+        .or_else(|| errors.iter().find(|(_, e)| e.status().is_some()))
         .or_else(|| errors.last());
     match pick {
         Some((_, e)) => e.clone(),
