@@ -54,7 +54,10 @@ where
         };
     };
     enum State {
-        Messages(mpsc::Receiver<Progress>, oneshot::Receiver<Result<(), EngineError>>),
+        Messages(
+            mpsc::Receiver<Progress>,
+            oneshot::Receiver<Result<(), EngineError>>,
+        ),
         Done,
     }
     let head = futures_util::stream::once(async move { Ok::<_, Infallible>(encode(&first)) });
@@ -187,7 +190,10 @@ mod tests {
                 total: Some(2_100_000),
             }),
         });
-        assert_eq!(v["progressDetail"], json!({"current": 1_050_000, "total": 2_100_000}));
+        assert_eq!(
+            v["progressDetail"],
+            json!({"current": 1_050_000, "total": 2_100_000})
+        );
         let bar = v["progress"].as_str().unwrap_or_default();
         assert!(bar.starts_with("[=========================>"), "{bar}");
         assert!(bar.ends_with("1.05MB/2.1MB"), "{bar}");

@@ -98,10 +98,9 @@ pub(crate) async fn search(engine: &Engine, headers: &HeaderMap, q: &Query) -> A
     }
     let limit = match q.int("limit")? {
         None | Some(0) => None,
-        Some(n) => Some(
-            u32::try_from(n)
-                .map_err(|_| ApiError::bad_request(format!("limit {n} is outside the range of [1, 100]")))?,
-        ),
+        Some(n) => Some(u32::try_from(n).map_err(|_| {
+            ApiError::bad_request(format!("limit {n} is outside the range of [1, 100]"))
+        })?),
     };
     let hits = engine
         .search(term, limit, &q.filters()?, &registry_auth(headers)?)

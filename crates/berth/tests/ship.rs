@@ -25,8 +25,10 @@ fn push_pull_round_trip_with_both_clis() {
     let out = d.berth(&["push", &name]);
     ok(&out, "push");
     assert!(
-        out.stdout
-            .contains(&format!("The push refers to repository [{}/me/bb]", reg.host())),
+        out.stdout.contains(&format!(
+            "The push refers to repository [{}/me/bb]",
+            reg.host()
+        )),
         "{out:?}"
     );
     assert!(out.stdout.contains("Pushed"), "{out:?}");
@@ -102,8 +104,7 @@ fn pull_errors_are_dockers() {
     for out in [d.berth(&["pull", &missing]), d.docker(&["pull", &missing])] {
         assert_eq!(out.code, 1, "{out:?}");
         assert!(
-            out.stderr.contains("Error response from daemon")
-                && out.stderr.contains("not found"),
+            out.stderr.contains("Error response from daemon") && out.stderr.contains("not found"),
             "{out:?}"
         );
     }
@@ -123,7 +124,10 @@ fn registry_mirror_serves_docker_hub_names() {
     publisher.import_busybox("busybox:latest");
     let upstream_name = format!("{}/library/busybox:latest", mirror.host());
     ok(&publisher.berth(&["tag", "busybox", &upstream_name]), "tag");
-    ok(&publisher.berth(&["push", &upstream_name]), "push to mirror");
+    ok(
+        &publisher.berth(&["push", &upstream_name]),
+        "push to mirror",
+    );
 
     let d = Daemon::start_with(&format!(
         r#""registry-mirrors": ["http://{}"]"#,
@@ -132,7 +136,10 @@ fn registry_mirror_serves_docker_hub_names() {
     let out = d.berth(&["pull", "busybox"]);
     ok(&out, "pull through mirror");
     assert!(out.stdout.contains("Using default tag: latest"), "{out:?}");
-    assert!(out.stdout.contains("docker.io/library/busybox:latest"), "{out:?}");
+    assert!(
+        out.stdout.contains("docker.io/library/busybox:latest"),
+        "{out:?}"
+    );
     let info = d.docker(&["info", "--format", "{{json .RegistryConfig.Mirrors}}"]);
     assert!(info.stdout.contains(&mirror.host()), "{info:?}");
     // `run` of an image not present pulls it through the mirror as well.
@@ -221,7 +228,10 @@ fn save_load_round_trip_and_docker_interop() {
     let d2 = Daemon::start();
     let out = d2.berth(&["load", "-i", file]);
     ok(&out, "load");
-    assert!(out.stdout.contains("Loaded image: busybox:latest"), "{out:?}");
+    assert!(
+        out.stdout.contains("Loaded image: busybox:latest"),
+        "{out:?}"
+    );
     assert!(out.stdout.contains("Loaded image: me/other:2"), "{out:?}");
     assert_eq!(
         d2.berth(&["inspect", "-f", "{{.Id}}", "me/other:2"])
@@ -236,11 +246,17 @@ fn save_load_round_trip_and_docker_interop() {
     let d3 = Daemon::start();
     let docker_file = d.root.path().join("docker.tar");
     let docker_file = docker_file.to_str().expect("path");
-    ok(&d.docker(&["save", "-o", docker_file, "busybox"]), "docker save");
+    ok(
+        &d.docker(&["save", "-o", docker_file, "busybox"]),
+        "docker save",
+    );
     let data = std::fs::read(docker_file).expect("read archive");
     let out = d3.docker_stdin(&["load"], &data);
     ok(&out, "docker load");
-    assert!(out.stdout.contains("Loaded image: busybox:latest"), "{out:?}");
+    assert!(
+        out.stdout.contains("Loaded image: busybox:latest"),
+        "{out:?}"
+    );
     // An OCI layout archive loads too.
     let oci = d.root.path().join("oci.tar");
     let oci = oci.to_str().expect("path");
@@ -330,7 +346,10 @@ fn export_import_of_a_container() {
     let listing = String::from_utf8_lossy(&listing.stdout);
     assert!(listing.lines().any(|l| l == "made.txt"), "{listing}");
     assert!(listing.lines().any(|l| l == "bin/busybox"), "{listing}");
-    assert!(!listing.lines().any(|l| l == "etc/group"), "deleted files stay deleted");
+    assert!(
+        !listing.lines().any(|l| l == "etc/group"),
+        "deleted files stay deleted"
+    );
 
     let data = std::fs::read(exported).expect("read export");
     let out = d.berth_stdin(&["import", "-", "my-img:custom"], &data);

@@ -51,7 +51,13 @@ fn oci_and_docker_v2_manifests_and_platform_selection() {
 
     // Docker v2 schema 2, converted by skopeo.
     let l = layout(dir, &[runnable(Layer::file("hello", b"v2s2\n"))], "v2");
-    skopeo_push(&l, "v2", &format!("{}/fx/app:v2", reg.host()), Some("v2s2"), false);
+    skopeo_push(
+        &l,
+        "v2",
+        &format!("{}/fx/app:v2", reg.host()),
+        Some("v2s2"),
+        false,
+    );
     let name = format!("{}/fx/app:v2", reg.host());
     ok(&d.berth(&["pull", &name]), "pull v2s2");
     let run = d.berth(&["run", "--rm", &name]);
@@ -68,7 +74,13 @@ fn oci_and_docker_v2_manifests_and_platform_selection() {
         &[runnable(Layer::file("hello", b"native\n")), foreign],
         "multi",
     );
-    skopeo_push(&l, "multi", &format!("{}/fx/app:multi", reg.host()), None, true);
+    skopeo_push(
+        &l,
+        "multi",
+        &format!("{}/fx/app:multi", reg.host()),
+        None,
+        true,
+    );
     let name = format!("{}/fx/app:multi", reg.host());
     ok(&d.docker(&["pull", &name]), "docker pull index");
     let arch = d.berth(&["inspect", "-f", "{{.Architecture}}", &name]);

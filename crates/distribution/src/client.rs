@@ -430,7 +430,8 @@ impl Registry {
                     // connection there is an answer (it speaks http), not a glitch to retry.
                     let has_fallback = req.ep.skip_verify && req.url.scheme() == "https";
                     if has_fallback && e.is_connect() {
-                        self.plain_http_hosts().insert(authority(&req.url).to_ascii_lowercase());
+                        self.plain_http_hosts()
+                            .insert(authority(&req.url).to_ascii_lowercase());
                         return Err(transport_error(&req.method, &req.url, &e));
                     }
                     if replayable && attempt < attempts && retriable(&e) {

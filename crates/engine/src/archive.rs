@@ -157,14 +157,14 @@ impl Engine {
         let sync_input = tokio_util::io::SyncIoBridge::new(input);
         let loaded = tokio::task::spawn_blocking(move || -> Result<Vec<LoadedImage>> {
             let mut input = sync_input;
-            let loaded = berth_archive::load(&engine.inner.content, &mut input).map_err(|e| {
-                match e.kind() {
-                    berth_store::ErrorKind::InvalidArgument | berth_store::ErrorKind::NotFound => {
-                        EngineError::invalid(e.to_string())
+            let loaded =
+                berth_archive::load(&engine.inner.content, &mut input).map_err(|e| {
+                    match e.kind() {
+                        berth_store::ErrorKind::InvalidArgument
+                        | berth_store::ErrorKind::NotFound => EngineError::invalid(e.to_string()),
+                        _ => EngineError::internal(e.to_string()),
                     }
-                    _ => EngineError::internal(e.to_string()),
-                }
-            })?;
+                })?;
             // The client may send more after the tar's end (padding); read it so the request
             // completes cleanly.
             let _ = io::copy(&mut input, &mut io::sink());
@@ -329,12 +329,13 @@ impl Engine {
         };
         let root = match &view {
             Some(dir) => dir.path().to_path_buf(),
-            None => self
-                .inner
-                .snapshots
-                .paths(&id)
-                .ctx(|| format!("snapshot of {id}"))?
-                .merged,
+            None => {
+                self.inner
+                    .snapshots
+                    .paths(&id)
+                    .ctx(|| format!("snapshot of {id}"))?
+                    .merged
+            }
         };
         Ok(spawn_producer(move |w| {
             let r = write_tree(&root, w);

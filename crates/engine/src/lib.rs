@@ -26,11 +26,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+pub use archive::TarStream;
+pub use berth_archive::Format as ArchiveFormat;
 use berth_snapshot::layer::LayerStore;
 use berth_snapshot::snapshot::Snapshots;
 use berth_store::content::ContentStore;
-pub use archive::TarStream;
-pub use berth_archive::Format as ArchiveFormat;
 pub use error::{EngineError, ErrorKind, Result};
 pub use progress::ProgressSink;
 use types::*;

@@ -89,7 +89,10 @@ impl Counter {
         self.current += n;
         let Some(tx) = &self.sink.tx else { return };
         let now = Instant::now();
-        if self.last.is_some_and(|t| now.duration_since(t) < DETAIL_INTERVAL) {
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < DETAIL_INTERVAL)
+        {
             return;
         }
         self.last = Some(now);
@@ -141,9 +144,17 @@ mod tests {
         assert_eq!(got.len(), 2, "{got:?}");
         assert!(matches!(
             &got[0],
-            Progress::Status { detail: Some(ProgressDetail { current: 1, total: Some(10) }), .. }
+            Progress::Status {
+                detail: Some(ProgressDetail {
+                    current: 1,
+                    total: Some(10)
+                }),
+                ..
+            }
         ));
-        assert!(matches!(&got[1], Progress::Status { status, .. } if status == "Download complete"));
+        assert!(
+            matches!(&got[1], Progress::Status { status, .. } if status == "Download complete")
+        );
     }
 
     #[tokio::test]

@@ -62,7 +62,9 @@ pub(crate) fn decompressed<'a, R: Read + 'a>(input: R) -> std::io::Result<Box<dy
     if head.starts_with(&[0x1f, 0x8b]) {
         Ok(Box::new(flate2::read::MultiGzDecoder::new(buffered)))
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Ok(Box::new(zstd::stream::read::Decoder::with_buffer(buffered)?))
+        Ok(Box::new(zstd::stream::read::Decoder::with_buffer(
+            buffered,
+        )?))
     } else {
         Ok(Box::new(buffered))
     }
@@ -113,8 +115,8 @@ impl Engine {
         opts: PullOptions,
         progress: ProgressSink,
     ) -> Result<Digest> {
-        let reference = Reference::parse_normalized(name)
-            .map_err(|e| EngineError::invalid(e.to_string()))?;
+        let reference =
+            Reference::parse_normalized(name).map_err(|e| EngineError::invalid(e.to_string()))?;
         let reference = if reference.digest().is_some() {
             reference
         } else {
@@ -139,15 +141,12 @@ impl Engine {
             .await
             .map_err(registry_error)?;
         progress
-            .status(
-                &tag_or_digest,
-                format!("Pulling from {}", reference.path()),
-            )
+            .status(&tag_or_digest, format!("Pulling from {}", reference.path()))
             .await;
         let lease = self.lease();
         let manifest = if top.is_index() {
             let desc = select_platform(&top.bytes, &platform).map_err(registry_error)?;
-            let d = parse_digest(&desc.digest().to_string())?;
+            let d = parse_digest(desc.digest().as_ref())?;
             repo.get_manifest(&d.to_string())
                 .await
                 .map_err(registry_error)?
@@ -286,7 +285,13 @@ impl Engine {
         // implies its parents are stored).
         let mut first_missing = chains.len();
         for (i, c) in chains.iter().enumerate().rev() {
-            if self.inner.layers.get(c).ctx(|| format!("layer {c}"))?.is_some() {
+            if self
+                .inner
+                .layers
+                .get(c)
+                .ctx(|| format!("layer {c}"))?
+                .is_some()
+            {
                 break;
             }
             first_missing = i;
@@ -296,7 +301,11 @@ impl Engine {
         // save send the image's own blobs, as containerd keeps them all.
         let mut work = Vec::new();
         for (i, blob) in blobs.iter().enumerate() {
-            let have_blob = self.inner.content.info(blob).ctx(|| format!("blob {blob}"))?
+            let have_blob = self
+                .inner
+                .content
+                .info(blob)
+                .ctx(|| format!("blob {blob}"))?
                 == Some(manifest.layers[i].size);
             if i < first_missing && have_blob {
                 progress.status(&short_id(blob), "Already exists").await;
@@ -308,7 +317,9 @@ impl Engine {
             return Ok(());
         }
         for &i in &work {
-            progress.status(&short_id(&blobs[i]), "Pulling fs layer").await;
+            progress
+                .status(&short_id(&blobs[i]), "Pulling fs layer")
+                .await;
         }
 
         let permits = Arc::new(Semaphore::new(CONCURRENT_DOWNLOADS));
@@ -397,7 +408,12 @@ impl Engine {
     ) -> Result<Option<StagedLayer>> {
         let id = short_id(blob);
         let size = layer.size;
-        let stored = self.inner.content.info(blob).ctx(|| format!("blob {blob}"))? == Some(size);
+        let stored = self
+            .inner
+            .content
+            .info(blob)
+            .ctx(|| format!("blob {blob}"))?
+            == Some(size);
         let download = if stored {
             None
         } else {
@@ -434,8 +450,7 @@ impl Engine {
                         .ctx(|| "open blob writer".into())?;
                     let mut tee = Tee::new(input, writer, Some(size));
                     let staged = if unpack {
-                        let tar =
-                            decompressed(&mut tee).ctx(|| format!("read layer {blob}"))?;
+                        let tar = decompressed(&mut tee).ctx(|| format!("read layer {blob}"))?;
                         Some(engine.inner.layers.stage(tar, &IMAGE_UNPACK))
                     } else {
                         None

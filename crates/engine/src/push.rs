@@ -192,10 +192,7 @@ impl Engine {
         progress
             .status(
                 "",
-                format!(
-                    "{tag}: digest: {digest} size: {}",
-                    manifest_bytes.len()
-                ),
+                format!("{tag}: digest: {digest} size: {}", manifest_bytes.len()),
             )
             .await;
         progress
@@ -278,11 +275,10 @@ impl Engine {
 
     /// Repositories of `domain` known to hold blob `d`, most recent first.
     fn sources(&self, d: &Digest, domain: &str) -> Vec<String> {
-        let known: Vec<(String, String)> =
-            berth_store::atomic::read_json(&self.sources_path(d))
-                .ok()
-                .flatten()
-                .unwrap_or_default();
+        let known: Vec<(String, String)> = berth_store::atomic::read_json(&self.sources_path(d))
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         known
             .into_iter()
             .filter(|(dom, _)| dom == domain)

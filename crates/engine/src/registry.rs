@@ -128,17 +128,15 @@ fn search_filter(filters: &Filters) -> Result<SearchFilter> {
     let parse_bool = |key: &str, v: &str| match v {
         "true" | "1" => Ok(true),
         "false" | "0" => Ok(false),
-        _ => Err(EngineError::invalid(format!(
-            "invalid filter '{key}={v}'"
-        ))),
+        _ => Err(EngineError::invalid(format!("invalid filter '{key}={v}'"))),
     };
     for (key, values) in filters {
         for v in values {
             match key.as_str() {
                 "stars" => {
-                    let n: u64 = v.parse().map_err(|_| {
-                        EngineError::invalid(format!("invalid filter 'stars={v}'"))
-                    })?;
+                    let n: u64 = v
+                        .parse()
+                        .map_err(|_| EngineError::invalid(format!("invalid filter 'stars={v}'")))?;
                     min_stars = min_stars.max(n);
                 }
                 "is-official" => official = Some(parse_bool(key, v)?),

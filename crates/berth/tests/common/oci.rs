@@ -104,8 +104,11 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 pub fn layout(dir: &Path, images: &[Image], tag: &str) -> PathBuf {
     let root = dir.join(format!("layout-{tag}"));
     std::fs::create_dir_all(root.join("blobs/sha256")).expect("layout dir");
-    std::fs::write(root.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)
-        .expect("oci-layout");
+    std::fs::write(
+        root.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .expect("oci-layout");
     let mut manifests = Vec::new();
     for img in images {
         let mut diff_ids = Vec::new();

@@ -50,7 +50,11 @@ pub async fn save(ctx: &mut Ctx, a: SaveArgs) -> Result<(), CliError> {
     }
     let path = query
         .set_if(platform.is_some(), "platform", platform.unwrap_or_default())
-        .set_if(format.is_some(), "format", format.unwrap_or_default().to_string())
+        .set_if(
+            format.is_some(),
+            "format",
+            format.unwrap_or_default().to_string(),
+        )
         .to_path("/images/get");
     let stream = client.stream(Method::GET, &path, empty_body(), &[]).await?;
     dest.copy_from(stream).await?;
