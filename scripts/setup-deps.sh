@@ -5,6 +5,8 @@ export DEBIAN_FRONTEND=noninteractive
 pkgs=(busybox-static iproute2 ca-certificates)
 # berth-distribution tests: a real registry, htpasswd (bcrypt), openssl for test PKI, skopeo for interop.
 pkgs+=(docker-registry apache2-utils openssl skopeo)
+# A real dockerd (20.10) beside berthd: interop tests (crates/berth/tests/dockerd.rs), benchmarks.
+pkgs+=(docker.io)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
