@@ -12,8 +12,16 @@ for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
+  # Packages must not start services (docker.io would start a dockerd that sets up docker0
+  # and iptables rules on the host): tests start their own, private ones.
+  own_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
   apt-get update -q
   apt-get install -y -q "${missing[@]}"
+  [ -z "$own_policy" ] || rm -f /usr/sbin/policy-rc.d
 fi
 # The Docker SDK for Python, driven against berthd by crates/berth/tests/sdk.rs.
 if ! python3 -c 'import docker' 2>/dev/null; then
