@@ -7,6 +7,7 @@
 //!   a private staging directory and renaming it into place.
 //! - [`overlay`]: the overlayfs `mount(2)`/`umount2(2)` calls and the mount table check.
 //! - [`snapshot`]: per-container `upper`/`work`/`merged` directories stacked on store layers.
+//! - [`diff`]: a snapshot's upper directory back into an OCI layer tar (commit, build).
 //!
 //! Invariants:
 //! - A directory is visible under its final name in the layer store or the snapshot root only
@@ -19,6 +20,7 @@
 //! - Reference counting is not done here: the engine knows which images and containers use a
 //!   layer. The store only refuses to remove a layer that another stored layer sits on.
 
+pub mod diff;
 pub mod layer;
 pub mod overlay;
 pub mod snapshot;
@@ -26,6 +28,7 @@ pub mod unpack;
 
 mod sys;
 
+pub use diff::{write_diff, DiffError, DiffOptions, DiffStats};
 pub use layer::{chain_id, LayerError, LayerInfo, LayerStore};
 pub use overlay::{is_mounted, mount_overlay, unmount, MountError};
 pub use snapshot::{SnapshotError, SnapshotPaths, Snapshots};

@@ -74,6 +74,57 @@ pub(crate) fn fsetxattr(fd: &OwnedFd, name: &CStr, value: &[u8]) -> io::Result<(
     Errno::result(rc).map(drop).map_err(io::Error::from)
 }
 
+/// The extended attributes of `path` itself (never a symlink's target), names with values.
+pub(crate) fn lxattrs(path: &Path) -> io::Result<Vec<(CString, Vec<u8>)>> {
+    let cpath = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let mut names = vec![0u8; 4096];
+    let len = loop {
+        // SAFETY: `cpath` is NUL-terminated; `names` is valid for writes of `names.len()`
+        // bytes, and the kernel writes at most that many.
+        let rc = unsafe {
+            libc::llistxattr(cpath.as_ptr(), names.as_mut_ptr().cast(), names.len())
+        };
+        match Errno::result(rc) {
+            Ok(n) => break n as usize,
+            Err(Errno::ERANGE) if names.len() < 1 << 20 => names.resize(names.len() * 4, 0),
+            Err(Errno::ENOTSUP) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let mut out = Vec::new();
+    for name in names[..len].split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let cname = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
+        let mut value = vec![0u8; 256];
+        let found = loop {
+            // SAFETY: both strings are NUL-terminated; `value` is valid for writes of
+            // `value.len()` bytes, and the kernel writes at most that many.
+            let rc = unsafe {
+                libc::lgetxattr(
+                    cpath.as_ptr(),
+                    cname.as_ptr(),
+                    value.as_mut_ptr().cast(),
+                    value.len(),
+                )
+            };
+            match Errno::result(rc) {
+                Ok(n) => {
+                    value.truncate(n as usize);
+                    break true;
+                }
+                Err(Errno::ERANGE) if value.len() < 1 << 20 => value.resize(value.len() * 4, 0),
+                // Removed between the listing and the read.
+                Err(Errno::ENODATA) => break false,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if found {
+            out.push((cname, value));
+        }
+    }
+    Ok(out)
+}
+
 /// Makes a rename or creation inside `dir` durable.
 pub(crate) fn fsync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
