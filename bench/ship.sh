@@ -11,6 +11,7 @@
 #   pull       `pull` of that image after `rmi`, through each engine
 #   push       `push` of the pulled image to an empty registry (restarted empty each run)
 #   save+load  `save -o f` + `rmi` + `load -i f`
+# Each figure is the median of RUNS runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -107,13 +108,14 @@ $D tag "$IMG" "$OUT"
 python3 - "$work" <<'PY'
 import json, sys
 work = sys.argv[1]
-def means(name):
-    return {r["command"]: r["mean"] for r in json.load(open(f"{work}/{name}.json"))["results"]}
-floor = means("floor")["floor"]
+def medians(name):
+    # Medians: the first run of each command pays for cold caches.
+    return {r["command"]: r["median"] for r in json.load(open(f"{work}/{name}.json"))["results"]}
+floor = medians("floor")["floor"]
 print(f"floor  curl | gzip -d | tar -x      {floor:7.2f} s")
 for name, b, d in [("pull", "berth pull", "docker pull"), ("push", "berth push", "docker push"),
                    ("saveload", "berth save+load", "docker save+load")]:
-    m = means(name)
+    m = medians(name)
     extra = f", {m[b]/floor:.2f}x the floor" if name == "pull" else ""
     print(f"{name:9s} berth {m[b]:7.2f} s   dockerd {m[d]:7.2f} s   ({m[d]/m[b]:5.1f}x faster{extra})")
 PY

@@ -41,7 +41,10 @@ impl Dockerd {
             .arg("--pidfile")
             .arg(exec.path().join("docker.pid"))
             .arg("-H")
-            .arg(format!("unix://{}", exec.path().join("docker.sock").display()))
+            .arg(format!(
+                "unix://{}",
+                exec.path().join("docker.sock").display()
+            ))
             .args(["--bridge", "none", "--iptables=false"])
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
@@ -51,7 +54,10 @@ impl Dockerd {
         let d = Dockerd { dir, exec, child };
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            if d.docker(&["version", "--format", "{{.Server.Version}}"]).code == 0 {
+            if d.docker(&["version", "--format", "{{.Server.Version}}"])
+                .code
+                == 0
+            {
                 return d;
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -141,7 +147,11 @@ fn our_cli_drives_a_real_dockerd() {
         "{images:?}"
     );
     let run = dockerd.berth(&["run", "--rm", "bb:1", "echo", "on dockerd"]);
-    assert_eq!((run.code, run.stdout.as_str()), (0, "on dockerd\n"), "{run:?}");
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, "on dockerd\n"),
+        "{run:?}"
+    );
     let code = dockerd.berth(&["run", "--rm", "bb:1", "sh", "-c", "exit 7"]);
     assert_eq!(code.code, 7, "{code:?}");
     ok(
@@ -165,7 +175,10 @@ fn archives_travel_between_dockerd_and_berthd() {
     // berthd → dockerd 20.10: `docker load` of our `docker save`.
     let ours = berthd.root.path().join("ours.tar");
     let ours = ours.to_str().expect("path");
-    ok(&berthd.berth(&["save", "-o", ours, "busybox"]), "berth save");
+    ok(
+        &berthd.berth(&["save", "-o", ours, "busybox"]),
+        "berth save",
+    );
     let out = dockerd.docker(&["load", "-i", ours]);
     ok(&out, "dockerd load");
     let run = dockerd.docker(&["run", "--rm", "busybox", "echo", "loaded by dockerd"]);
@@ -180,7 +193,10 @@ fn archives_travel_between_dockerd_and_berthd() {
     );
 
     // dockerd → berthd: our load of dockerd's own `docker save` (its legacy layout).
-    ok(&dockerd.docker(&["tag", "busybox", "me/from-dockerd:1"]), "tag");
+    ok(
+        &dockerd.docker(&["tag", "busybox", "me/from-dockerd:1"]),
+        "tag",
+    );
     let theirs = berthd.root.path().join("theirs.tar");
     let theirs = theirs.to_str().expect("path");
     ok(
@@ -189,7 +205,10 @@ fn archives_travel_between_dockerd_and_berthd() {
     );
     let out = berthd.berth(&["load", "-i", theirs]);
     ok(&out, "berth load");
-    assert!(out.stdout.contains("Loaded image: me/from-dockerd:1"), "{out:?}");
+    assert!(
+        out.stdout.contains("Loaded image: me/from-dockerd:1"),
+        "{out:?}"
+    );
     let run = berthd.berth(&["run", "--rm", "me/from-dockerd:1", "echo", "from dockerd"]);
     assert_eq!(run.stdout, "from dockerd\n", "{run:?}");
 }
@@ -207,10 +226,22 @@ fn images_travel_between_dockerd_and_berthd_through_a_registry() {
         "docker import",
     );
     let pushed_by_docker = format!("{}/d/bb:1", reg.host());
-    ok(&dockerd.docker(&["tag", "bb:src", &pushed_by_docker]), "tag");
-    ok(&dockerd.docker(&["push", &pushed_by_docker]), "dockerd push");
+    ok(
+        &dockerd.docker(&["tag", "bb:src", &pushed_by_docker]),
+        "tag",
+    );
+    ok(
+        &dockerd.docker(&["push", &pushed_by_docker]),
+        "dockerd push",
+    );
     ok(&berthd.berth(&["pull", &pushed_by_docker]), "berth pull");
-    let run = berthd.berth(&["run", "--rm", &pushed_by_docker, "echo", "pushed by dockerd"]);
+    let run = berthd.berth(&[
+        "run",
+        "--rm",
+        &pushed_by_docker,
+        "echo",
+        "pushed by dockerd",
+    ]);
     assert_eq!(run.stdout, "pushed by dockerd\n", "{run:?}");
 
     // berthd pushes; dockerd pulls and runs.
