@@ -5,13 +5,14 @@
 //! router every image route is one wildcard (`/images/{*rest}`) dispatched on its suffix.
 
 use axum::body::Body;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use berth_engine::types::{ImportOptions, PullOptions};
-use berth_engine::{ArchiveFormat, Engine, TarStream};
+use berth_engine::{ArchiveFormat, CommitOptions, Engine, TarStream};
 use berth_reference::Reference;
 use bollard_stubs::models::{ImageDeleteResponseItem, ImageHistoryResponseItem};
 use futures_util::TryStreamExt;
@@ -22,14 +23,53 @@ use crate::error::{ApiError, ApiResult};
 use crate::progress::{progress_response, run_with_progress};
 use crate::query::Query;
 use crate::registry::{registry_auth, search};
-use crate::server::{empty, ok_json, ApiVersion};
+use crate::server::{empty, json_response, ok_json, parse_json, ApiVersion};
 use crate::stream::progress_status;
 
 pub(crate) fn routes() -> Router<Engine> {
-    Router::new().route(
-        "/images/{*rest}",
-        get(get_dispatch).post(post_dispatch).delete(remove),
-    )
+    Router::new()
+        .route(
+            "/images/{*rest}",
+            get(get_dispatch).post(post_dispatch).delete(remove),
+        )
+        .route("/commit", post(commit))
+}
+
+/// `POST /commit`: the body, when present, is a container config whose set fields replace
+/// the container's own in the new image.
+async fn commit(State(engine): State<Engine>, q: Query, body: Bytes) -> ApiResult {
+    let Some(container) = q.non_empty("container") else {
+        return Err(ApiError::bad_request(
+            "container name or ID is required (missing \"container\")",
+        ));
+    };
+    let config = if body.iter().all(u8::is_ascii_whitespace) || body.as_ref() == b"null" {
+        None
+    } else {
+        let wire: bollard_stubs::models::ContainerCreateBody = parse_json(&body)?;
+        Some(
+            convert::container::create_request(wire, None, None)?
+                .request
+                .config,
+        )
+    };
+    let reference = q.non_empty("repo").map(|repo| match q.non_empty("tag") {
+        Some(tag) => format!("{repo}:{tag}"),
+        None => repo.to_string(),
+    });
+    let opts = CommitOptions {
+        reference,
+        comment: q.get("comment").unwrap_or("").to_string(),
+        author: q.get("author").unwrap_or("").to_string(),
+        changes: q.all("changes").into_iter().map(str::to_string).collect(),
+        config,
+        ..Default::default()
+    };
+    let id = engine.commit_container(container, opts).await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &serde_json::json!({ "Id": id.to_string() }),
+    ))
 }
 
 async fn get_dispatch(

@@ -237,7 +237,12 @@ impl Engine {
             }],
             ..Default::default()
         };
-        self.register_image(config, vec![(diff_id, size)], target)
+        let layer = Descriptor {
+            media_type: images::MEDIA_OCI_LAYER_TAR.into(),
+            digest: diff_id,
+            size,
+        };
+        self.register_image(config, vec![layer], target)
     }
 
     /// `import` of an archive at a URL (http or https), streamed as it downloads.
@@ -256,7 +261,7 @@ impl Engine {
     pub(crate) fn register_image(
         &self,
         config: ImageConfigBlob,
-        layer_blobs: Vec<(Digest, u64)>,
+        layers: Vec<Descriptor>,
         name: Option<Reference>,
     ) -> Result<Digest> {
         let config_bytes =
@@ -274,14 +279,7 @@ impl Engine {
                 digest: config_digest.clone(),
                 size: config_bytes.len() as u64,
             },
-            layers: layer_blobs
-                .iter()
-                .map(|(d, s)| Descriptor {
-                    media_type: images::MEDIA_OCI_LAYER_TAR.into(),
-                    digest: d.clone(),
-                    size: *s,
-                })
-                .collect(),
+            layers,
         };
         let manifest_bytes =
             serde_json::to_vec(&manifest).map_err(|e| EngineError::internal(e.to_string()))?;
@@ -312,7 +310,7 @@ fn depth(layers: &berth_snapshot::layer::LayerStore, id: &Digest) -> usize {
 }
 
 /// `repo` (maybe with a tag) plus an optional separate tag, as `tag` and `import` take them.
-fn parse_tag_target(repo: &str, tag: Option<&str>) -> Result<Reference> {
+pub(crate) fn parse_tag_target(repo: &str, tag: Option<&str>) -> Result<Reference> {
     let r = Reference::parse_normalized(repo).map_err(|e| EngineError::invalid(e.to_string()))?;
     if r.digest().is_some() {
         return Err(EngineError::invalid(

@@ -5,6 +5,7 @@
 //! root, where every change is written crash-safely before it is acknowledged.
 
 mod archive;
+mod commit;
 mod containers;
 mod error;
 mod files;
@@ -31,6 +32,7 @@ pub use berth_archive::Format as ArchiveFormat;
 use berth_snapshot::layer::LayerStore;
 use berth_snapshot::snapshot::Snapshots;
 use berth_store::content::ContentStore;
+pub use commit::CommitOptions;
 pub use error::{EngineError, ErrorKind, Result};
 pub use progress::ProgressSink;
 use types::*;

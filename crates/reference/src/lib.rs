@@ -128,7 +128,7 @@ impl<'de> Deserialize<'de> for Digest {
 }
 
 /// Hashes everything written through it.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Sha256Writer {
     hasher: Sha256,
     written: u64,
@@ -141,6 +141,11 @@ impl Sha256Writer {
 
     pub fn written(&self) -> u64 {
         self.written
+    }
+
+    /// The digest of what was written so far, without ending the hash.
+    pub fn peek(&self) -> Digest {
+        self.clone().finish().0
     }
 
     pub fn finish(self) -> (Digest, u64) {

@@ -11,6 +11,24 @@ use oci_spec::runtime::Spec;
 use serde_json::{json, Value};
 
 /// Docker's default capability set (moby `caps.DefaultCapabilities`).
+/// What the runtime creates in a container's root filesystem to mount over (relative paths):
+/// its standard mounts and the engine's /etc files. A commit leaves them out when they are
+/// still empty placeholders, as Docker keeps them in a separate "init" layer.
+pub const RUNTIME_MOUNT_POINTS: &[&str] = &[
+    "proc",
+    "dev",
+    "dev/pts",
+    "dev/shm",
+    "dev/mqueue",
+    "dev/console",
+    "sys",
+    "sys/fs/cgroup",
+    "etc",
+    "etc/hostname",
+    "etc/hosts",
+    "etc/resolv.conf",
+];
+
 pub const DEFAULT_CAPS: &[&str] = &[
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",

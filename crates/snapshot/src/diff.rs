@@ -40,10 +40,17 @@ impl DiffError {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct DiffOptions {
     /// Clamp modification times to this (seconds since the epoch): reproducible layers.
     pub mtime_clamp: Option<u64>,
+    /// The snapshot's lower layers, top first. A directory of the upper that also exists
+    /// below and holds no change of its own is only overlayfs' copy-up of a parent, and is
+    /// left out unless something inside it is written.
+    pub lowers: Vec<PathBuf>,
+    /// Paths (relative, like `etc/hosts`) the runtime creates as mount points; left out when
+    /// they are empty files or directories. Docker keeps them in a separate "init" layer.
+    pub mount_points: Vec<PathBuf>,
 }
 
 /// What a diff wrote.
@@ -66,6 +73,7 @@ pub fn write_diff<W: Write>(
         opts,
         links: HashMap::new(),
         stats: DiffStats::default(),
+        pending: Vec::new(),
     };
     w.dir_contents(upper, Path::new(""))?;
     w.tar.finish().map_err(|source| DiffError {
@@ -81,6 +89,15 @@ struct Writer<W: Write> {
     /// (dev, inode) of files with several links → the first path written, for hard links.
     links: HashMap<(u64, u64), PathBuf>,
     stats: DiffStats,
+    /// Copied-up parent directories not written yet: written, outermost first, only once
+    /// something inside them is.
+    pending: Vec<Pending>,
+}
+
+struct Pending {
+    rel: PathBuf,
+    header: Header,
+    pax: Vec<(String, Vec<u8>)>,
 }
 
 impl<W: Write> Writer<W> {
@@ -115,6 +132,7 @@ impl<W: Write> Writer<W> {
                 .map(|n| format!("{WHITEOUT_PREFIX}{}", n.to_string_lossy()))
                 .unwrap_or_default();
             let wh = rel.with_file_name(name);
+            self.flush_pending().map_err(err)?;
             let mut h = self.header(&meta, EntryType::Regular);
             h.set_mode(0);
             h.set_size(0);
@@ -129,24 +147,37 @@ impl<W: Write> Writer<W> {
             .into_iter()
             .filter(|(k, _)| !k.as_bytes().starts_with(OVERLAY_XATTR_PREFIX))
             .collect();
-        if !kept.is_empty() {
-            let pax: Vec<(String, Vec<u8>)> = kept
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        format!("SCHILY.xattr.{}", String::from_utf8_lossy(k.as_bytes())),
-                        v.clone(),
-                    )
-                })
-                .collect();
-            self.tar
-                .append_pax_extensions(pax.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
-                .map_err(err)?;
-        }
+        let pax: Vec<(String, Vec<u8>)> = kept
+            .iter()
+            .map(|(k, v)| {
+                (
+                    format!("SCHILY.xattr.{}", String::from_utf8_lossy(k.as_bytes())),
+                    v.clone(),
+                )
+            })
+            .collect();
 
         if ft.is_dir() {
             let mut h = self.header(&meta, EntryType::Directory);
             h.set_size(0);
+            let copied_up = !opaque && self.opts.lowers.iter().any(|l| l.join(rel).is_dir());
+            let mount_point = self.is_mount_point(rel);
+            if copied_up || mount_point {
+                self.pending.push(Pending {
+                    rel: rel.to_owned(),
+                    header: h,
+                    pax,
+                });
+                let depth = self.pending.len();
+                self.dir_contents(path, rel)?;
+                // Nothing inside was written: the directory is no change of its own.
+                if self.pending.len() == depth {
+                    self.pending.pop();
+                }
+                return Ok(());
+            }
+            self.flush_pending().map_err(err)?;
+            self.write_pax(&pax).map_err(err)?;
             self.append(&mut h, rel, io::empty()).map_err(err)?;
             if opaque {
                 let mut m = self.header(&meta, EntryType::Regular);
@@ -157,6 +188,11 @@ impl<W: Write> Writer<W> {
             }
             return self.dir_contents(path, rel);
         }
+        if ft.is_file() && meta.len() == 0 && self.is_mount_point(rel) {
+            return Ok(());
+        }
+        self.flush_pending().map_err(err)?;
+        self.write_pax(&pax).map_err(err)?;
         if ft.is_symlink() {
             let target = fs::read_link(path).map_err(err)?;
             let mut h = self.header(&meta, EntryType::Symlink);
@@ -203,6 +239,27 @@ impl<W: Write> Writer<W> {
         h.set_device_major(libc::major(rdev)).map_err(err)?;
         h.set_device_minor(libc::minor(rdev)).map_err(err)?;
         self.append(&mut h, rel, io::empty()).map_err(err)
+    }
+
+    fn is_mount_point(&self, rel: &Path) -> bool {
+        self.opts.mount_points.iter().any(|m| m == rel)
+    }
+
+    fn write_pax(&mut self, pax: &[(String, Vec<u8>)]) -> io::Result<()> {
+        if pax.is_empty() {
+            return Ok(());
+        }
+        self.tar
+            .append_pax_extensions(pax.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
+    }
+
+    /// Writes the directories waiting for a change inside them.
+    fn flush_pending(&mut self) -> io::Result<()> {
+        for mut p in std::mem::take(&mut self.pending) {
+            self.write_pax(&p.pax)?;
+            self.append(&mut p.header, &p.rel, io::empty())?;
+        }
+        Ok(())
     }
 
     fn header(&self, meta: &fs::Metadata, kind: EntryType) -> Header {
@@ -258,6 +315,7 @@ mod tests {
             &mut one,
             DiffOptions {
                 mtime_clamp: Some(1_700_000_000),
+                ..Default::default()
             },
         )
         .expect("diff");
@@ -279,10 +337,49 @@ mod tests {
             &mut two,
             DiffOptions {
                 mtime_clamp: Some(1_700_000_000),
+                ..Default::default()
             },
         )
         .expect("diff");
         assert_eq!(one, two, "same changes, same bytes");
+    }
+
+    #[test]
+    fn copy_up_parents_and_mount_points_are_no_changes() {
+        let dir = tempfile::tempdir().expect("dir");
+        let lower = dir.path().join("lower");
+        let up = dir.path().join("upper");
+        fs::create_dir_all(lower.join("etc/ssl")).expect("mkdir");
+        fs::create_dir_all(up.join("etc/ssl")).expect("mkdir");
+        fs::create_dir_all(up.join("proc")).expect("mkdir");
+        for f in ["etc/hosts", "etc/hostname", "etc/resolv.conf"] {
+            fs::write(up.join(f), b"").expect("placeholder");
+        }
+        let opts = DiffOptions {
+            lowers: vec![lower.clone()],
+            mount_points: ["etc/hosts", "etc/hostname", "etc/resolv.conf", "proc"]
+                .iter()
+                .map(PathBuf::from)
+                .collect(),
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        write_diff(&up, &mut out, opts.clone()).expect("diff");
+        assert!(entries(&out).is_empty(), "{:?}", entries(&out));
+        assert_eq!(out, vec![0u8; 1024], "the empty tar");
+
+        // A real change under a copied-up parent brings the parent along.
+        fs::write(up.join("etc/ssl/new.pem"), b"pem").expect("write");
+        let mut out = Vec::new();
+        write_diff(&up, &mut out, opts).expect("diff");
+        assert_eq!(
+            entries(&out),
+            vec![
+                ("etc".into(), EntryType::Directory),
+                ("etc/ssl".into(), EntryType::Directory),
+                ("etc/ssl/new.pem".into(), EntryType::Regular),
+            ]
+        );
     }
 
     #[test]
@@ -291,8 +388,8 @@ mod tests {
         let up = dir.path();
         fs::create_dir_all(up.join("var/cache")).expect("mkdir");
         // A deletion as overlayfs records it (needs CAP_MKNOD: the suite runs as root).
-        let gone = std::ffi::CString::new(up.join("var/old.txt").as_os_str().as_bytes())
-            .expect("path");
+        let gone =
+            std::ffi::CString::new(up.join("var/old.txt").as_os_str().as_bytes()).expect("path");
         // SAFETY: `gone` is a NUL-terminated path that outlives the call.
         let rc = unsafe { libc::mknod(gone.as_ptr(), libc::S_IFCHR, 0) };
         assert_eq!(rc, 0, "mknod whiteout (run as root)");

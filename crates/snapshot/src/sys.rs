@@ -82,9 +82,8 @@ pub(crate) fn lxattrs(path: &Path) -> io::Result<Vec<(CString, Vec<u8>)>> {
     let len = loop {
         // SAFETY: `cpath` is NUL-terminated; `names` is valid for writes of `names.len()`
         // bytes, and the kernel writes at most that many.
-        let rc = unsafe {
-            libc::llistxattr(cpath.as_ptr(), names.as_mut_ptr().cast(), names.len())
-        };
+        let rc =
+            unsafe { libc::llistxattr(cpath.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
         match Errno::result(rc) {
             Ok(n) => break n as usize,
             Err(Errno::ERANGE) if names.len() < 1 << 20 => names.resize(names.len() * 4, 0),

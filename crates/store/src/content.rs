@@ -213,6 +213,12 @@ impl BlobWriter {
         self.hasher.written()
     }
 
+    /// The digest the blob will have if nothing more is written: lets a caller protect it
+    /// (a lease) before [`commit`](Self::commit) makes it visible.
+    pub fn digest(&self) -> Digest {
+        self.hasher.peek()
+    }
+
     /// Makes the blob durable under its digest, after checking it against expectations.
     pub fn commit(
         mut self,

@@ -126,6 +126,9 @@ pub enum Command {
     /// Export a container's filesystem as a tar archive
     #[command(override_usage = "berth export [OPTIONS] CONTAINER")]
     Export(ExportArgs),
+    /// Create a new image from a container's changes
+    #[command(override_usage = "berth commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]")]
+    Commit(CommitArgs),
     /// Authenticate to a registry
     #[command(override_usage = "berth login [OPTIONS] [SERVER]")]
     Login(LoginArgs),
@@ -217,6 +220,9 @@ pub enum ContainerCommand {
     /// Export a container's filesystem as a tar archive
     #[command(override_usage = "berth container export [OPTIONS] CONTAINER")]
     Export(ExportArgs),
+    /// Create a new image from a container's changes
+    #[command(override_usage = "berth container commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]")]
+    Commit(CommitArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,7 +6,9 @@ use serde_json::Value as Json;
 
 use super::container::filters_json;
 use super::{progress, run::pull_path, seg};
-use crate::args::{HistoryArgs, ImagesArgs, ImportArgs, PullArgs, PushArgs, RmiArgs, TagArgs};
+use crate::args::{
+    CommitArgs, HistoryArgs, ImagesArgs, ImportArgs, PullArgs, PushArgs, RmiArgs, TagArgs,
+};
 use crate::client::{empty_body, reader_body, Body, Client, Query};
 use crate::error::{self, go_io_error, CliError};
 use crate::formatter::{self, image as fmt, Format};
@@ -50,6 +52,56 @@ pub async fn images(ctx: &mut Ctx, a: ImagesArgs, called_as_images: bool) -> Res
             ));
         }
     }
+    Ok(())
+}
+
+pub async fn commit(ctx: &mut Ctx, a: CommitArgs) -> Result<(), CliError> {
+    ctx.require_min_args(a.args.len(), 1)?;
+    ctx.require_max_args(a.args.len(), 2)?;
+    let container = &a.args[0];
+    // docker/cli: the repository and tag travel separately; a digest is refused here.
+    let (repo, tag) = match a.args.get(1) {
+        Some(r) => {
+            let parsed = Reference::parse_normalized(r).map_err(|e| {
+                CliError::new(format!(
+                    "Error parsing reference: \"{r}\" is not a valid repository/tag: {e}"
+                ))
+            })?;
+            if parsed.digest().is_some() {
+                return Err(CliError::new(
+                    "refusing to create a tag with a digest reference",
+                ));
+            }
+            (
+                Some(parsed.familiar_name()),
+                parsed.tag().map(str::to_string),
+            )
+        }
+        None => (None, None),
+    };
+    let mut query = Query::new()
+        .set("container", container.clone())
+        .set_if(repo.is_some(), "repo", repo.unwrap_or_default())
+        .set_if(tag.is_some(), "tag", tag.unwrap_or_default())
+        .set_if(
+            a.message.is_some(),
+            "comment",
+            a.message.clone().unwrap_or_default(),
+        )
+        .set_if(
+            a.author.is_some(),
+            "author",
+            a.author.clone().unwrap_or_default(),
+        )
+        .set("pause", if a.pause { "1" } else { "0" });
+    for change in &a.change {
+        query = query.set("changes", change.clone());
+    }
+    let client = ctx.client().await?;
+    let resp = client.post(&query.to_path("/commit"), None).await?;
+    let v: Json = serde_json::from_slice(&resp)
+        .map_err(|e| CliError::new(format!("invalid commit response: {e}")))?;
+    output::outln(v.get("Id").and_then(Json::as_str).unwrap_or_default());
     Ok(())
 }
 

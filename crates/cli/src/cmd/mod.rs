@@ -42,6 +42,7 @@ pub async fn dispatch(ctx: &mut Ctx, cli: Cli) -> Result<(), CliError> {
         Command::Save(a) => archive::save(ctx, a).await,
         Command::Load(a) => archive::load(ctx, a).await,
         Command::Export(a) => archive::export(ctx, a).await,
+        Command::Commit(a) => image::commit(ctx, a).await,
         Command::Login(a) => registry::login(ctx, a).await,
         Command::Logout(a) => registry::logout(ctx, a).await,
         Command::Search(a) => registry::search(ctx, a).await,
@@ -61,6 +62,7 @@ pub async fn dispatch(ctx: &mut Ctx, cli: Cli) -> Result<(), CliError> {
             Some(ContainerCommand::Logs(a)) => container::logs(ctx, a).await,
             Some(ContainerCommand::Inspect(a)) => inspect::container_inspect(ctx, a).await,
             Some(ContainerCommand::Export(a)) => archive::export(ctx, a).await,
+            Some(ContainerCommand::Commit(a)) => image::commit(ctx, a).await,
         },
         Command::Image { command } => match command {
             None => help(&["image"]),
