@@ -11,7 +11,6 @@ use std::io::{self, Write};
 use berth_reference::Digest;
 use berth_snapshot::diff::{write_diff, DiffOptions};
 use chrono::Utc;
-use serde::Deserialize;
 
 use crate::error::{Context, EngineError, Result};
 use crate::imageconfig::{apply_changes, History, RunConfig};
@@ -39,16 +38,13 @@ pub struct CommitOptions {
     pub created_by: Option<String>,
     /// Clamp file times in the layer (SOURCE_DATE_EPOCH): reproducible layers.
     pub mtime_clamp: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct ParentManifest {
-    #[serde(default)]
-    layers: Vec<Descriptor>,
+    /// Keep the image's config as it is instead of taking the container's settings: a build
+    /// step's RUN command must not become the image's CMD.
+    pub keep_image_config: bool,
 }
 
 /// Docker's layer media types inside the OCI manifest commit writes: same bytes, OCI names.
-fn oci_layer_type(media_type: &str) -> String {
+pub(crate) fn oci_layer_type(media_type: &str) -> String {
     match media_type {
         "application/vnd.docker.image.rootfs.diff.tar.gzip" => MEDIA_OCI_LAYER_GZIP.into(),
         "application/vnd.docker.image.rootfs.diff.tar" => crate::images::MEDIA_OCI_LAYER_TAR.into(),
@@ -105,15 +101,6 @@ impl Engine {
                 .map(std::path::PathBuf::from)
                 .collect(),
         };
-        let parent_manifest: ParentManifest = serde_json::from_slice(
-            &self
-                .inner
-                .content
-                .read(&parent.manifest.digest)
-                .ctx(|| format!("read manifest {}", parent.manifest.digest))?,
-        )
-        .map_err(|e| EngineError::internal(format!("invalid manifest: {e}")))?;
-
         let lease = self.lease();
         let engine = self.clone();
         let parent_top = parent.top_layer();
@@ -129,11 +116,13 @@ impl Engine {
         let mut config = parent.config.clone();
         config.created = Some(now);
         config.author = opts.author.clone();
-        let mut settings = c.config.clone();
-        if let Some(body) = &opts.config {
-            overlay(&mut settings, body);
+        if !opts.keep_image_config {
+            let mut settings = c.config.clone();
+            if let Some(body) = &opts.config {
+                overlay(&mut settings, body);
+            }
+            merge_container_config(&mut config.config, &settings);
         }
-        merge_container_config(&mut config.config, &settings);
         apply_changes(&mut config.config, &opts.changes)?;
         let created_by = opts.created_by.clone().unwrap_or_else(|| {
             std::iter::once(c.path.as_str())
@@ -148,14 +137,7 @@ impl Engine {
             comment: opts.comment.clone(),
             empty_layer: layer.is_none(),
         });
-        let mut layers: Vec<Descriptor> = parent_manifest
-            .layers
-            .into_iter()
-            .map(|mut d| {
-                d.media_type = oci_layer_type(&d.media_type);
-                d
-            })
-            .collect();
+        let mut layers = self.manifest_layers(&parent.manifest.digest)?;
         if let Some((diff_id, blob)) = layer {
             config.rootfs.diff_ids.push(diff_id);
             layers.push(blob);

@@ -5,6 +5,7 @@
 //! root, where every change is written crash-safely before it is acknowledged.
 
 mod archive;
+mod buildops;
 mod commit;
 mod containers;
 mod error;
@@ -32,7 +33,9 @@ pub use berth_archive::Format as ArchiveFormat;
 use berth_snapshot::layer::LayerStore;
 use berth_snapshot::snapshot::Snapshots;
 use berth_store::content::ContentStore;
+pub use buildops::{CopyOptions, StepHistory};
 pub use commit::CommitOptions;
+pub use imageconfig::RunConfig;
 pub use error::{EngineError, ErrorKind, Result};
 pub use progress::ProgressSink;
 use types::*;

@@ -7,6 +7,7 @@ pub mod executor;
 pub mod logfile;
 pub mod proto;
 pub mod shim;
+pub mod rootfs;
 pub mod spec;
 pub mod user;
 

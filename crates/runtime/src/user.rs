@@ -34,7 +34,7 @@ pub fn open_in_root(root: &Path, path: &str) -> io::Result<File> {
     open_in_root_flags(root, path, libc::O_RDONLY)
 }
 
-fn open_in_root_flags(root: &Path, path: &str, flags: i32) -> io::Result<File> {
+pub(crate) fn open_in_root_flags(root: &Path, path: &str, flags: i32) -> io::Result<File> {
     let root_c = CString::new(root.as_os_str().as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "nul byte in root path"))?;
     // SAFETY: root_c is a valid nul-terminated string; the returned fd is checked below.

@@ -1,0 +1,183 @@
+//! The engine operations an image builder composes: an image whose config changes without a
+//! new layer, files copied into a (created, not started) container, and the build cache.
+//! RUN steps need nothing more than create/attach/start/wait/commit/remove, which the engine
+//! already offers.
+//!
+//! The cache maps a step's key (its parent image, its instruction with variables expanded,
+//! the build arguments in effect and, for COPY/ADD, the content hash of its sources) to the
+//! image it produced. It lives under `build-cache/` in the data root, one small file per key
+//! written crash-safely, so it survives restarts; an entry whose image is gone is a miss.
+
+use std::path::PathBuf;
+
+use berth_reference::Digest;
+use chrono::Utc;
+
+use crate::error::{Context, EngineError, Result};
+use crate::imageconfig::{History, ImageConfigBlob, RunConfig};
+use crate::images::Descriptor;
+use crate::{lock, Engine};
+
+pub use berth_runtime::rootfs::CopyOptions;
+
+/// One history line of a derived image.
+#[derive(Debug, Clone, Default)]
+pub struct StepHistory {
+    pub created_by: String,
+    pub comment: String,
+}
+
+impl Engine {
+    /// An image with `parent`'s layers (none for `scratch`) and its config changed by `edit`,
+    /// recorded with an empty-layer history entry. Returns its ID.
+    pub fn derive_image(
+        &self,
+        parent: Option<&Digest>,
+        edit: impl FnOnce(&mut RunConfig),
+        history: StepHistory,
+    ) -> Result<Digest> {
+        let (mut config, layers) = match parent {
+            Some(id) => {
+                let rec = lock(&self.inner.images)
+                    .images
+                    .get(id)
+                    .cloned()
+                    .ok_or_else(|| EngineError::no_such_image(&id.to_string()))?;
+                (rec.config.clone(), self.manifest_layers(&rec.manifest.digest)?)
+            }
+            None => (scratch_config(), Vec::new()),
+        };
+        edit(&mut config.config);
+        let now = Utc::now();
+        config.created = Some(now);
+        config.history.push(History {
+            created: Some(now),
+            created_by: history.created_by,
+            comment: history.comment,
+            empty_layer: true,
+            ..Default::default()
+        });
+        self.register_image(config, layers, None)
+    }
+
+    /// The layer descriptors of a stored manifest, with Docker media types named as OCI's
+    /// (new manifests are OCI manifests; the blobs are the same bytes).
+    pub(crate) fn manifest_layers(&self, manifest: &Digest) -> Result<Vec<Descriptor>> {
+        #[derive(serde::Deserialize)]
+        struct Layers {
+            #[serde(default)]
+            layers: Vec<Descriptor>,
+        }
+        let raw = self
+            .inner
+            .content
+            .read(manifest)
+            .ctx(|| format!("read manifest {manifest}"))?;
+        let m: Layers = serde_json::from_slice(&raw)
+            .map_err(|e| EngineError::internal(format!("invalid manifest {manifest}: {e}")))?;
+        Ok(m.layers
+            .into_iter()
+            .map(|mut d| {
+                d.media_type = crate::commit::oci_layer_type(&d.media_type);
+                d
+            })
+            .collect())
+    }
+
+    /// The run config of an image (for a builder that needs its Env, WorkingDir, Shell...).
+    pub fn image_run_config(&self, id: &Digest) -> Result<RunConfig> {
+        lock(&self.inner.images)
+            .images
+            .get(id)
+            .map(|r| r.config.config.clone())
+            .ok_or_else(|| EngineError::no_such_image(&id.to_string()))
+    }
+
+    /// Copies host paths into a container that is not running, resolving `dest` inside its
+    /// root filesystem (Docker's COPY rules, see `berth_runtime::rootfs`).
+    pub async fn copy_into_container(
+        &self,
+        id: &str,
+        sources: Vec<PathBuf>,
+        dest: String,
+        opts: CopyOptions,
+    ) -> Result<u64> {
+        let c = self.inspect_container(id)?;
+        if c.state.is_running() {
+            return Err(EngineError::conflict(format!(
+                "container {} is running: copying a build step's files needs it stopped",
+                c.id
+            )));
+        }
+        let engine = self.clone();
+        let cid = c.id.clone();
+        tokio::task::spawn_blocking(move || -> Result<u64> {
+            let merged = engine
+                .inner
+                .snapshots
+                .mount(&cid)
+                .ctx(|| format!("mount {cid}"))?;
+            let into_dir = sources.len() > 1;
+            let dest = if into_dir && !dest.ends_with('/') {
+                format!("{dest}/")
+            } else {
+                dest
+            };
+            let mut n = 0;
+            let mut result = Ok(());
+            for src in &sources {
+                match berth_runtime::rootfs::copy_into(&merged, src, &dest, opts) {
+                    Ok(k) => n += k,
+                    Err(e) => {
+                        result = Err(EngineError::internal(format!(
+                            "copy {} to {dest}: {e}",
+                            src.display()
+                        )));
+                        break;
+                    }
+                }
+            }
+            let unmounted = engine.inner.snapshots.unmount(&cid);
+            result?;
+            unmounted.ctx(|| format!("unmount {cid}"))?;
+            Ok(n)
+        })
+        .await
+        .map_err(|e| EngineError::internal(format!("copy task: {e}")))?
+    }
+
+    fn cache_path(&self, key: &str) -> PathBuf {
+        let hex = Digest::sha256_of(key.as_bytes()).hex().to_string();
+        self.data_root().join("build-cache").join(hex)
+    }
+
+    /// The image a build step with this key produced before, if it still exists.
+    pub fn build_cache_get(&self, key: &str) -> Option<Digest> {
+        let path = self.cache_path(key);
+        let text = std::fs::read_to_string(&path).ok()?;
+        let id = Digest::parse(text.trim()).ok()?;
+        lock(&self.inner.images).images.contains_key(&id).then_some(id)
+    }
+
+    pub fn build_cache_put(&self, key: &str, id: &Digest) -> Result<()> {
+        let path = self.cache_path(key);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).ctx(|| format!("create {}", dir.display()))?;
+        }
+        berth_store::atomic::write_atomic(&path, id.to_string().as_bytes())
+            .ctx(|| "write build cache".into())
+    }
+}
+
+/// The config `FROM scratch` starts from.
+fn scratch_config() -> ImageConfigBlob {
+    ImageConfigBlob {
+        architecture: crate::imageconfig::host_arch().into(),
+        os: "linux".into(),
+        rootfs: crate::imageconfig::RootFs {
+            kind: "layers".into(),
+            diff_ids: Vec::new(),
+        },
+        ..Default::default()
+    }
+}
