@@ -4,11 +4,7 @@
 mod common;
 
 use berth_testkit::TestRegistry;
-use common::{Daemon, Out};
-
-fn ok(out: &Out, what: &str) {
-    assert_eq!(out.code, 0, "{what}: {out:?}");
-}
+use common::{ok, Daemon};
 
 #[test]
 fn commit_keeps_changes_deletions_and_settings() {

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use berth_testkit::TestRegistry;
-use common::{Daemon, Out, BERTH, DOCKER};
+use common::{ok, Daemon, Out, BERTH, DOCKER};
 
 struct Dockerd {
     dir: tempfile::TempDir,
@@ -123,10 +123,6 @@ fn mounts_under(roots: &[&Path]) -> Vec<PathBuf> {
     // Deepest first.
     points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
     points
-}
-
-fn ok(out: &Out, what: &str) {
-    assert_eq!(out.code, 0, "{what}: {out:?}");
 }
 
 #[test]

@@ -8,11 +8,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 
 use berth_testkit::{RegistryOpts, TestRegistry};
-use common::{Daemon, Out};
-
-fn ok(out: &Out, what: &str) {
-    assert_eq!(out.code, 0, "{what}: {out:?}");
-}
+use common::{ok, Daemon, Out};
 
 #[test]
 fn push_pull_round_trip_with_both_clis() {

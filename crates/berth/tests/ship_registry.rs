@@ -13,11 +13,7 @@ use std::time::Duration;
 
 use berth_testkit::{Pki, RegistryOpts, TestRegistry};
 use common::oci::{layout, skopeo_push, Image, Layer};
-use common::{Daemon, Out};
-
-fn ok(out: &Out, what: &str) {
-    assert_eq!(out.code, 0, "{what}: {out:?}");
-}
+use common::{ok, Daemon};
 
 fn host_arch() -> &'static str {
     match std::env::consts::ARCH {

@@ -157,19 +157,11 @@ impl Daemon {
     }
 
     pub fn berth_stdin(&self, args: &[&str], input: &[u8]) -> Out {
-        let mut child = Command::new(BERTH)
-            .args(args)
+        let mut cmd = Command::new(BERTH);
+        cmd.args(args)
             .env("BERTH_HOST", self.host())
-            .env("DOCKER_CONFIG", self.client_config())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run berth");
-        if let Some(mut stdin) = child.stdin.take() {
-            let _ = stdin.write_all(input);
-        }
-        child.wait_with_output().expect("wait berth").into()
+            .env("DOCKER_CONFIG", self.client_config());
+        with_stdin(cmd, input)
     }
 
     pub fn docker(&self, args: &[&str]) -> Out {
@@ -185,20 +177,12 @@ impl Daemon {
     }
 
     pub fn docker_stdin(&self, args: &[&str], input: &[u8]) -> Out {
-        let mut child = Command::new(DOCKER)
-            .args(args)
+        let mut cmd = Command::new(DOCKER);
+        cmd.args(args)
             .env("DOCKER_HOST", self.host())
             .env("DOCKER_CONFIG", self.root.path().join("docker-config"))
-            .env_remove("BERTH_HOST")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run docker");
-        if let Some(mut stdin) = child.stdin.take() {
-            let _ = stdin.write_all(input);
-        }
-        child.wait_with_output().expect("wait docker").into()
+            .env_remove("BERTH_HOST");
+        with_stdin(cmd, input)
     }
 
     /// The berth CLI's config directory (credentials), private to the test.
@@ -253,6 +237,25 @@ impl Drop for Daemon {
             }
         }
     }
+}
+
+/// Runs `cmd` with `input` on its standard input.
+fn with_stdin(mut cmd: Command, input: &[u8]) -> Out {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(input);
+    }
+    child.wait_with_output().expect("wait").into()
+}
+
+/// Asserts that a command succeeded, showing its output when not.
+pub fn ok(out: &Out, what: &str) {
+    assert_eq!(out.code, 0, "{what}: {out:?}");
 }
 
 /// A busybox root filesystem from Debian's busybox-static, as a tar file in `dir`.

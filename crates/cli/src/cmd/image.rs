@@ -272,22 +272,26 @@ pub async fn import(ctx: &mut Ctx, a: ImportArgs) -> Result<(), CliError> {
     progress::display(stream, progress::Out::Stdout).await
 }
 
+/// docker/cli's rule for pull and push: `latest` unless `-a` (which takes no tag).
+fn with_default_tag(name: &str, all_tags: bool, quiet: bool) -> Result<Reference, CliError> {
+    let r = Reference::parse_normalized(name).map_err(|e| CliError::new(e.to_string()))?;
+    let name_only = r.tag().is_none() && r.digest().is_none();
+    if all_tags && !name_only {
+        return Err(CliError::new("tag can't be used with --all-tags/-a"));
+    }
+    if !all_tags && name_only {
+        if !quiet {
+            output::outln("Using default tag: latest");
+        }
+        return Ok(r.with_default_tag());
+    }
+    Ok(r)
+}
+
 pub async fn pull(ctx: &mut Ctx, a: PullArgs) -> Result<(), CliError> {
     ctx.require_exact_args(a.names.len(), 1)?;
     let name = &a.names[0];
-    let r = Reference::parse_normalized(name).map_err(|e| CliError::new(e.to_string()))?;
-    let name_only = r.tag().is_none() && r.digest().is_none();
-    if a.all_tags && !name_only {
-        return Err(CliError::new("tag can't be used with --all-tags/-a"));
-    }
-    let r = if !a.all_tags && name_only {
-        if !a.quiet {
-            output::outln("Using default tag: latest");
-        }
-        r.with_default_tag()
-    } else {
-        r
-    };
+    let r = with_default_tag(name, a.all_tags, a.quiet)?;
     let path =
         pull_path(&r.to_string(), a.all_tags, a.platform.as_deref()).map_err(CliError::new)?;
     let auth = ctx.registry_auth(&r.to_string())?;
@@ -326,19 +330,7 @@ pub async fn push(ctx: &mut Ctx, a: PushArgs) -> Result<(), CliError> {
         None => None,
     };
     let name = &a.names[0];
-    let r = Reference::parse_normalized(name).map_err(|e| CliError::new(e.to_string()))?;
-    let name_only = r.tag().is_none() && r.digest().is_none();
-    if a.all_tags && !name_only {
-        return Err(CliError::new("tag can't be used with --all-tags/-a"));
-    }
-    let r = if !a.all_tags && name_only {
-        if !a.quiet {
-            output::outln("Using default tag: latest");
-        }
-        r.with_default_tag()
-    } else {
-        r
-    };
+    let r = with_default_tag(name, a.all_tags, a.quiet)?;
     let auth = ctx.registry_auth(&r.to_string())?;
     if r.digest().is_some() {
         return Err(CliError::new("cannot push a digest reference"));
