@@ -44,6 +44,49 @@ pub(crate) fn routes() -> Router<Engine> {
         .route("/containers/{id}/attach", post(attach))
         .route("/containers/{id}/resize", post(resize))
         .route("/containers/{id}/export", get(export))
+        .route("/containers/{id}/rename", post(rename))
+        .route("/containers/{id}/changes", get(changes))
+        .route("/containers/prune", post(prune))
+}
+
+async fn rename(State(engine): State<Engine>, Path(id): Path<String>, q: Query) -> ApiResult {
+    let name = q.get("name").unwrap_or("");
+    engine.rename_container(&id, name)?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+async fn changes(State(engine): State<Engine>, Path(id): Path<String>) -> ApiResult {
+    let out: Vec<serde_json::Value> = engine
+        .container_changes(&id)
+        .await?
+        .iter()
+        .map(|c| {
+            // The API's FilesystemChange kinds: 0 modified, 1 added, 2 deleted.
+            let kind = match c.kind {
+                berth_engine::ChangeKind::Modified => 0,
+                berth_engine::ChangeKind::Added => 1,
+                berth_engine::ChangeKind::Deleted => 2,
+            };
+            serde_json::json!({ "Path": c.path, "Kind": kind })
+        })
+        .collect();
+    ok_json(&out)
+}
+
+async fn prune(State(engine): State<Engine>, q: Query) -> ApiResult {
+    let filters = q.filters()?;
+    let until = match filters.get("until").and_then(|v| v.first()) {
+        Some(v) => Some(
+            crate::query::parse_time_filter(v)
+                .map_err(|e| ApiError::bad_request(format!("invalid filter 'until={v}': {e}")))?,
+        ),
+        None => None,
+    };
+    let report = engine.prune_containers(&filters, until).await?;
+    ok_json(&serde_json::json!({
+        "ContainersDeleted": report.deleted,
+        "SpaceReclaimed": report.space_reclaimed,
+    }))
 }
 
 fn body_error(rej: BytesRejection) -> ApiError {

@@ -186,9 +186,77 @@ pub fn parse_unix_timestamp(value: &str) -> Result<DateTime<Utc>, String> {
         .ok_or_else(|| format!("invalid timestamp {value:?}: out of range"))
 }
 
+/// A time in a filter (`until=…`), as dockerd's `timetypes.GetTimestamp` reads it: a Go
+/// duration before now (`10m`, `1h30m`), RFC 3339 (with or without zone), or a unix timestamp.
+pub fn parse_time_filter(value: &str) -> Result<DateTime<Utc>, String> {
+    if let Some(d) = go_duration(value) {
+        return Ok(Utc::now() - d);
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(value, fmt) {
+            return Ok(t.and_utc());
+        }
+        if let Ok(d) = chrono::NaiveDate::parse_from_str(value, fmt) {
+            if let Some(t) = d.and_hms_opt(0, 0, 0) {
+                return Ok(t.and_utc());
+            }
+        }
+    }
+    parse_unix_timestamp(value)
+}
+
+/// `90s`, `10m`, `1h30m`, `1.5h` (Go's `time.ParseDuration`, without negative values).
+fn go_duration(s: &str) -> Option<chrono::Duration> {
+    if s.is_empty() || s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return None;
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let n: f64 = rest[..num_end].parse().ok()?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let secs = match &rest[..unit_end] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += n * secs;
+        rest = &rest[unit_end..];
+    }
+    chrono::Duration::try_milliseconds((total * 1000.0) as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_filters_like_dockerd() {
+        let ago = parse_time_filter("10m").expect("duration");
+        let secs = (Utc::now() - ago).num_seconds();
+        assert!((599..=601).contains(&secs), "{secs}");
+        assert!(parse_time_filter("1h30m").is_ok());
+        assert_eq!(
+            parse_time_filter("2026-01-02T03:04:05Z").map(|t| t.timestamp()),
+            Ok(1_767_323_045)
+        );
+        assert_eq!(
+            parse_time_filter("1700000000").map(|t| t.timestamp()),
+            Ok(1_700_000_000)
+        );
+        assert!(parse_time_filter("soon").is_err());
+    }
 
     #[test]
     fn bools_parse_like_docker() {

@@ -142,6 +142,15 @@ pub fn read_stdin_line() -> std::io::Result<String> {
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
+/// docker/cli's `PromptForConfirmation`: prints `message`, true only for "y" or "yes".
+pub fn confirm(message: &str) -> bool {
+    out(message);
+    match read_stdin_line() {
+        Ok(answer) => matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"),
+        Err(_) => false,
+    }
+}
+
 /// Stdin for streaming into a request body.
 pub fn stdin_async() -> Box<dyn AsyncRead + Send + Unpin> {
     match with_capture(|c| std::mem::take(&mut c.stdin)) {

@@ -43,7 +43,10 @@ impl Engine {
                     .get(id)
                     .cloned()
                     .ok_or_else(|| EngineError::no_such_image(&id.to_string()))?;
-                (rec.config.clone(), self.manifest_layers(&rec.manifest.digest)?)
+                (
+                    rec.config.clone(),
+                    self.manifest_layers(&rec.manifest.digest)?,
+                )
             }
             None => (scratch_config(), Vec::new()),
         };
@@ -156,7 +159,10 @@ impl Engine {
         let path = self.cache_path(key);
         let text = std::fs::read_to_string(&path).ok()?;
         let id = Digest::parse(text.trim()).ok()?;
-        lock(&self.inner.images).images.contains_key(&id).then_some(id)
+        lock(&self.inner.images)
+            .images
+            .contains_key(&id)
+            .then_some(id)
     }
 
     pub fn build_cache_put(&self, key: &str, id: &Digest) -> Result<()> {

@@ -264,8 +264,13 @@ mod tests {
         let (_d, root, src) = setup();
         copy_into(&root, &src.join("a.txt"), "/app/", CopyOptions::default()).expect("into dir");
         assert_eq!(fs::read(root.join("app/a.txt")).expect("read"), b"a");
-        copy_into(&root, &src.join("a.txt"), "/renamed.txt", CopyOptions::default())
-            .expect("to file");
+        copy_into(
+            &root,
+            &src.join("a.txt"),
+            "/renamed.txt",
+            CopyOptions::default(),
+        )
+        .expect("to file");
         assert_eq!(fs::read(root.join("renamed.txt")).expect("read"), b"a");
         // An existing directory takes the file inside it.
         copy_into(&root, &src.join("a.txt"), "/usr", CopyOptions::default()).expect("existing");
@@ -295,8 +300,13 @@ mod tests {
         // Inside the root, the link's target is this directory.
         let inside_dir = root.join(outside.strip_prefix("/").expect("abs"));
         fs::create_dir_all(&inside_dir).expect("mkdir");
-        copy_into(&root, &src.join("a.txt"), "/usr/local/bin/", CopyOptions::default())
-            .expect("copy");
+        copy_into(
+            &root,
+            &src.join("a.txt"),
+            "/usr/local/bin/",
+            CopyOptions::default(),
+        )
+        .expect("copy");
         assert!(
             fs::read_dir(&outside).expect("outside").next().is_none(),
             "nothing written outside the root"

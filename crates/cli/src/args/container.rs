@@ -257,6 +257,32 @@ pub struct KillArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct RenameArgs {
+    #[arg(value_name = "CONTAINER")]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    #[arg(value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Provide filter values (e.g. "until=<timestamp>")
+    #[arg(long, value_name = "filter", value_parser = parse_filter)]
+    pub filter: Vec<(String, String)>,
+
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub force: bool,
+
+    #[arg(value_name = "ARG", hide = true)]
+    pub extra: Vec<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct WaitArgs {
     #[arg(value_name = "CONTAINER")]
     pub containers: Vec<String>,

@@ -84,6 +84,12 @@ pub enum Command {
     /// Block until one or more containers stop, then print their exit codes
     #[command(override_usage = "berth wait CONTAINER [CONTAINER...]")]
     Wait(WaitArgs),
+    /// Rename a container
+    #[command(override_usage = "berth rename CONTAINER NEW_NAME")]
+    Rename(RenameArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    #[command(override_usage = "berth diff CONTAINER")]
+    Diff(DiffArgs),
     /// Remove one or more containers
     #[command(override_usage = "berth rm [OPTIONS] CONTAINER [CONTAINER...]")]
     Rm(RmArgs),
@@ -205,6 +211,15 @@ pub enum ContainerCommand {
     /// Block until one or more containers stop, then print their exit codes
     #[command(override_usage = "berth container wait CONTAINER [CONTAINER...]")]
     Wait(WaitArgs),
+    /// Rename a container
+    #[command(override_usage = "berth container rename CONTAINER NEW_NAME")]
+    Rename(RenameArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    #[command(override_usage = "berth container diff CONTAINER")]
+    Diff(DiffArgs),
+    /// Remove all stopped containers
+    #[command(override_usage = "berth container prune [OPTIONS]")]
+    Prune(PruneArgs),
     /// Remove one or more containers
     #[command(
         visible_alias = "remove",

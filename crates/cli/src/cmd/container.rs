@@ -7,7 +7,9 @@ use hyper::Method;
 use serde_json::Value as Json;
 
 use super::seg;
-use crate::args::{KillArgs, LogsArgs, PsArgs, RmArgs, StopArgs, WaitArgs};
+use crate::args::{
+    DiffArgs, KillArgs, LogsArgs, PruneArgs, PsArgs, RenameArgs, RmArgs, StopArgs, WaitArgs,
+};
 use crate::client::{empty_body, Query};
 use crate::error::{self, CliError};
 use crate::formatter::{self, container as fmt, Format};
@@ -94,6 +96,76 @@ pub async fn kill(ctx: &mut Ctx, a: KillArgs) -> Result<(), CliError> {
     }))
     .await;
     report_each(&a.containers, results)
+}
+
+pub async fn rename(ctx: &mut Ctx, a: RenameArgs) -> Result<(), CliError> {
+    ctx.require_exact_args(a.args.len(), 2)?;
+    let (old, new) = (a.args[0].trim(), a.args[1].trim());
+    if old.is_empty() || new.is_empty() {
+        return Err(CliError::new(
+            "Error: Neither old nor new names may be empty",
+        ));
+    }
+    let path = Query::new()
+        .set("name", new)
+        .to_path(&format!("/containers/{}/rename", seg(old)));
+    ctx.client().await?.post(&path, None).await?;
+    Ok(())
+}
+
+pub async fn diff(ctx: &mut Ctx, a: DiffArgs) -> Result<(), CliError> {
+    ctx.require_exact_args(a.containers.len(), 1)?;
+    let changes: Vec<Json> = ctx
+        .client()
+        .await?
+        .get_json(&format!("/containers/{}/changes", seg(&a.containers[0])))
+        .await?;
+    for c in changes {
+        let kind = match c["Kind"].as_i64() {
+            Some(0) => "C",
+            Some(1) => "A",
+            Some(2) => "D",
+            _ => "?",
+        };
+        output::outln(&format!(
+            "{kind} {}",
+            c["Path"].as_str().unwrap_or_default()
+        ));
+    }
+    Ok(())
+}
+
+pub async fn prune(ctx: &mut Ctx, a: PruneArgs) -> Result<(), CliError> {
+    ctx.require_no_args(a.extra.len())?;
+    if !a.force
+        && !output::confirm(
+            "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ",
+        )
+    {
+        return Ok(());
+    }
+    let path = Query::new()
+        .set_if(!a.filter.is_empty(), "filters", filters_json(&a.filter))
+        .to_path("/containers/prune");
+    let body = ctx.client().await?.post(&path, None).await?;
+    let v: Json = serde_json::from_slice(&body).map_err(|e| CliError::new(e.to_string()))?;
+    let deleted: Vec<&str> = v["ContainersDeleted"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Json::as_str).collect())
+        .unwrap_or_default();
+    if !deleted.is_empty() {
+        output::outln("Deleted Containers:");
+        for id in &deleted {
+            output::outln(id);
+        }
+        output::outln("");
+    }
+    let space = v["SpaceReclaimed"].as_f64().unwrap_or(0.0);
+    output::outln(&format!(
+        "Total reclaimed space: {}",
+        crate::units::human_size(space)
+    ));
+    Ok(())
 }
 
 pub async fn wait(ctx: &mut Ctx, a: WaitArgs) -> Result<(), CliError> {

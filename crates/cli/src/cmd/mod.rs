@@ -43,6 +43,8 @@ pub async fn dispatch(ctx: &mut Ctx, cli: Cli) -> Result<(), CliError> {
         Command::Load(a) => archive::load(ctx, a).await,
         Command::Export(a) => archive::export(ctx, a).await,
         Command::Commit(a) => image::commit(ctx, a).await,
+        Command::Rename(a) => container::rename(ctx, a).await,
+        Command::Diff(a) => container::diff(ctx, a).await,
         Command::Login(a) => registry::login(ctx, a).await,
         Command::Logout(a) => registry::logout(ctx, a).await,
         Command::Search(a) => registry::search(ctx, a).await,
@@ -63,6 +65,9 @@ pub async fn dispatch(ctx: &mut Ctx, cli: Cli) -> Result<(), CliError> {
             Some(ContainerCommand::Inspect(a)) => inspect::container_inspect(ctx, a).await,
             Some(ContainerCommand::Export(a)) => archive::export(ctx, a).await,
             Some(ContainerCommand::Commit(a)) => image::commit(ctx, a).await,
+            Some(ContainerCommand::Rename(a)) => container::rename(ctx, a).await,
+            Some(ContainerCommand::Diff(a)) => container::diff(ctx, a).await,
+            Some(ContainerCommand::Prune(a)) => container::prune(ctx, a).await,
         },
         Command::Image { command } => match command {
             None => help(&["image"]),

@@ -1,0 +1,117 @@
+//! Container housekeeping with both CLIs: rename, diff, container prune.
+
+mod common;
+
+use common::{ok, Daemon};
+
+#[test]
+fn rename_moves_the_name_and_refuses_taken_ones() {
+    let d = Daemon::start();
+    d.import_busybox("busybox:latest");
+    ok(
+        &d.berth(&["create", "--name", "first", "busybox"]),
+        "create",
+    );
+    ok(
+        &d.berth(&["create", "--name", "other", "busybox"]),
+        "create",
+    );
+    ok(&d.berth(&["rename", "first", "second"]), "rename");
+    let names = d.berth(&["ps", "-a", "--format", "{{.Names}}"]);
+    let mut names: Vec<&str> = names.stdout.lines().collect();
+    names.sort();
+    assert_eq!(names, vec!["other", "second"]);
+    let taken = d.docker(&["rename", "second", "other"]);
+    assert_eq!(taken.code, 1, "{taken:?}");
+    assert!(taken.stderr.contains("is already in use"), "{taken:?}");
+    let same = d.berth(&["rename", "second", "second"]);
+    assert_ne!(same.code, 0, "{same:?}");
+    ok(&d.docker(&["rename", "second", "third"]), "docker rename");
+    // The old name is free again and the new one resolves.
+    ok(
+        &d.berth(&["create", "--name", "second", "busybox"]),
+        "reuse",
+    );
+    ok(&d.berth(&["inspect", "third"]), "inspect by new name");
+    // The rename survives a daemon restart.
+    let mut d = d;
+    d.stop();
+    d.spawn();
+    ok(&d.berth(&["inspect", "third"]), "after restart");
+}
+
+#[test]
+fn diff_lists_added_changed_and_deleted_paths() {
+    let d = Daemon::start();
+    d.import_busybox("busybox:latest");
+    ok(
+        &d.berth(&[
+            "run",
+            "--name",
+            "changer",
+            "busybox",
+            "sh",
+            "-c",
+            "mkdir -p /new/dir && echo x > /new/dir/f && echo y >> /etc/passwd && rm /etc/group",
+        ]),
+        "run",
+    );
+    let out = d.berth(&["diff", "changer"]);
+    ok(&out, "diff");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    for want in [
+        "C /etc",
+        "C /etc/passwd",
+        "D /etc/group",
+        "A /new",
+        "A /new/dir",
+        "A /new/dir/f",
+    ] {
+        assert!(lines.contains(&want), "{want} in {lines:?}");
+    }
+    // The runtime's mount points are not changes the user made.
+    assert!(
+        !lines.iter().any(|l| l.contains("resolv.conf")),
+        "{lines:?}"
+    );
+    let docker = d.docker(&["diff", "changer"]);
+    assert_eq!(docker.stdout, out.stdout, "{docker:?}");
+}
+
+#[test]
+fn prune_removes_stopped_containers_only() {
+    let d = Daemon::start();
+    d.import_busybox("busybox:latest");
+    ok(
+        &d.berth(&["run", "--name", "done1", "busybox", "true"]),
+        "run",
+    );
+    ok(
+        &d.berth(&[
+            "run", "--name", "keep", "--label", "keep=1", "busybox", "true",
+        ]),
+        "run",
+    );
+    ok(
+        &d.berth(&["run", "-d", "--name", "alive", "busybox", "sleep", "30"]),
+        "run -d",
+    );
+    let out = d.berth(&["container", "prune", "-f", "--filter", "label!=keep"]);
+    ok(&out, "prune");
+    assert!(out.stdout.starts_with("Deleted Containers:\n"), "{out:?}");
+    assert!(out.stdout.contains("Total reclaimed space:"), "{out:?}");
+    let left = d.berth(&["ps", "-a", "--format", "{{.Names}}"]);
+    let mut left: Vec<&str> = left.stdout.lines().collect();
+    left.sort();
+    assert_eq!(left, vec!["alive", "keep"]);
+    // Declining the prompt removes nothing.
+    let out = d.berth_stdin(&["container", "prune"], b"n\n");
+    ok(&out, "declined prune");
+    assert_eq!(d.berth(&["ps", "-aq"]).stdout.lines().count(), 2);
+    let out = d.docker(&["container", "prune", "-f"]);
+    ok(&out, "docker prune");
+    assert_eq!(
+        d.berth(&["ps", "-a", "--format", "{{.Names}}"]).stdout,
+        "alive\n"
+    );
+}

@@ -1,0 +1,236 @@
+//! Container housekeeping: `rename`, `diff` (the changes in the overlay upper directory) and
+//! `container prune`.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Context, EngineError, Result};
+use crate::types::Filters;
+use crate::{lock, names, Engine};
+
+/// One line of `docker diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Modified,
+    Added,
+    Deleted,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub path: String,
+    pub kind: ChangeKind,
+}
+
+/// What `container prune` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    pub deleted: Vec<String>,
+    pub space_reclaimed: u64,
+}
+
+impl Engine {
+    /// Docker's rename: a name free for the taking, and never the same name again.
+    pub fn rename_container(&self, id: &str, new_name: &str) -> Result<()> {
+        let new_name = new_name.trim_start_matches('/');
+        if new_name.is_empty() {
+            return Err(EngineError::invalid(
+                "Neither old nor new names may be empty",
+            ));
+        }
+        if !names::valid_name(new_name) {
+            return Err(EngineError::invalid(format!(
+                "Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
+        let mut db = lock(&self.inner.containers);
+        let (cid, old) = {
+            let s = db.resolve(id)?;
+            (s.c.id.clone(), s.c.name.clone())
+        };
+        if old == new_name {
+            return Err(EngineError::invalid(
+                "Renaming a container with the same name as its current name",
+            ));
+        }
+        if let Some(owner) = db.names.get(new_name) {
+            return Err(EngineError::conflict(format!(
+                "Conflict. The container name \"/{new_name}\" is already in use by container \"{owner}\". You have to remove (or rename) that container to be able to reuse that name."
+            )));
+        }
+        let slot = db
+            .by_id
+            .get_mut(&cid)
+            .ok_or_else(|| EngineError::no_such_container(id))?;
+        let mut next = slot.c.clone();
+        next.name = new_name.to_string();
+        // Disk first: a crash leaves the old name or the new one, never neither.
+        self.save_container(&next)?;
+        slot.c = next;
+        db.names.remove(&old);
+        db.names.insert(new_name.to_string(), cid);
+        Ok(())
+    }
+
+    /// `docker diff`: what the container changed, read from its upper directory only.
+    pub async fn container_changes(&self, id: &str) -> Result<Vec<Change>> {
+        let c = self.inspect_container(id)?;
+        let paths = self
+            .inner
+            .snapshots
+            .paths(&c.id)
+            .ctx(|| format!("snapshot of {}", c.id))?;
+        let lowers = self
+            .inner
+            .snapshots
+            .lowers(&c.id)
+            .ctx(|| format!("snapshot of {}", c.id))?;
+        tokio::task::spawn_blocking(move || -> Result<Vec<Change>> {
+            let mut out = Vec::new();
+            walk_changes(&paths.upper, Path::new("/"), &lowers, &mut out)
+                .ctx(|| format!("read changes of {}", c.id))?;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| EngineError::internal(format!("diff task: {e}")))?
+    }
+
+    /// Removes every stopped container created before `until` (when given) whose labels the
+    /// `label`/`label!` filters keep.
+    pub async fn prune_containers(
+        &self,
+        filters: &Filters,
+        until: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<PruneReport> {
+        for key in filters.keys() {
+            if !matches!(key.as_str(), "until" | "label" | "label!") {
+                return Err(EngineError::invalid(format!("invalid filter '{key}'")));
+            }
+        }
+        let candidates: Vec<String> = lock(&self.inner.containers)
+            .by_id
+            .values()
+            .filter(|s| !s.c.state.is_running())
+            .filter(|s| until.is_none_or(|u| s.c.created < u))
+            .filter(|s| labels_match(&s.c.config.labels, filters))
+            .map(|s| s.c.id.clone())
+            .collect();
+        let mut report = PruneReport::default();
+        for id in candidates {
+            let size = self
+                .inner
+                .snapshots
+                .paths(&id)
+                .map(|p| dir_size(&p.upper))
+                .unwrap_or(0);
+            match self.remove_container(&id, false, false).await {
+                Ok(()) => {
+                    report.deleted.push(id);
+                    report.space_reclaimed += size;
+                }
+                // Started meanwhile: not ours to remove any more.
+                Err(e) => tracing::debug!(%id, error = %e, "prune skipped a container"),
+            }
+        }
+        Ok(report)
+    }
+}
+
+fn labels_match(labels: &std::collections::BTreeMap<String, String>, filters: &Filters) -> bool {
+    let has = |want: &str| match want.split_once('=') {
+        Some((k, v)) => labels.get(k).map(String::as_str) == Some(v),
+        None => labels.contains_key(want),
+    };
+    filters
+        .get("label")
+        .is_none_or(|wants| wants.iter().all(|w| has(w)))
+        && filters
+            .get("label!")
+            .is_none_or(|wants| wants.iter().all(|w| !has(w)))
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// Empty placeholders the runtime creates to mount over are no change (Docker keeps them in
+/// its "init" layer).
+fn is_placeholder(rel: &Path, meta: &std::fs::Metadata) -> bool {
+    let rel = rel.strip_prefix("/").unwrap_or(rel);
+    let listed = berth_runtime::spec::RUNTIME_MOUNT_POINTS
+        .iter()
+        .any(|m| Path::new(m) == rel);
+    listed && ((meta.is_file() && meta.len() == 0) || meta.is_dir())
+}
+
+fn walk_changes(
+    dir: &Path,
+    rel: &Path,
+    lowers: &[PathBuf],
+    out: &mut Vec<Change>,
+) -> std::io::Result<()> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut names: Vec<_> = std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<std::io::Result<_>>()?;
+    names.sort();
+    for name in names {
+        let path = dir.join(&name);
+        let child = rel.join(&name);
+        let meta = std::fs::symlink_metadata(&path)?;
+        let shown = child.display().to_string();
+        if meta.file_type().is_char_device() && meta.rdev() == 0 {
+            out.push(Change {
+                path: shown,
+                kind: ChangeKind::Deleted,
+            });
+            continue;
+        }
+        let below = child.strip_prefix("/").unwrap_or(&child);
+        let in_lower = lowers
+            .iter()
+            .any(|l| std::fs::symlink_metadata(l.join(below)).is_ok());
+        let placeholder = is_placeholder(&child, &meta);
+        if meta.is_dir() {
+            let start = out.len();
+            walk_changes(&path, &child, lowers, out)?;
+            let changed_inside = out.len() > start;
+            // A copied-up parent shows as changed only when something inside it changed.
+            if (!in_lower && !placeholder) || (in_lower && changed_inside) {
+                out.insert(
+                    start,
+                    Change {
+                        path: shown,
+                        kind: if in_lower {
+                            ChangeKind::Modified
+                        } else {
+                            ChangeKind::Added
+                        },
+                    },
+                );
+            }
+            continue;
+        }
+        if placeholder {
+            continue;
+        }
+        out.push(Change {
+            path: shown,
+            kind: if in_lower {
+                ChangeKind::Modified
+            } else {
+                ChangeKind::Added
+            },
+        });
+    }
+    Ok(())
+}
