@@ -3,6 +3,8 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(busybox-static iproute2 ca-certificates)
+# berth-network: nft for the engine's table (tests run it inside private namespaces).
+pkgs+=(nftables)
 # berth-distribution tests: a real registry, htpasswd (bcrypt), openssl for test PKI, skopeo for interop.
 pkgs+=(docker-registry apache2-utils openssl skopeo)
 # A real dockerd (20.10) beside berthd: interop tests (crates/berth/tests/dockerd.rs), benchmarks.
