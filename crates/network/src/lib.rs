@@ -16,6 +16,7 @@
 //! - [`dns`]: the embedded DNS server at 127.0.0.11 inside containers.
 
 pub mod bridge;
+pub mod dns;
 pub mod firewall;
 pub mod ipam;
 pub mod link;

@@ -562,3 +562,160 @@ async fn reconcile_removes_what_a_crash_left() {
     w.host.ip(&["link", "del", "hostbr0"]);
     w.finish().await;
 }
+
+/// Throughput of a published port on loopback: through the userland proxy and through DNAT,
+/// against a direct connection. Run by hand:
+/// `cargo test -p berth-network --release --test bridge -- --ignored --nocapture throughput`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark"]
+async fn throughput_of_published_ports() {
+    if !can_run() {
+        return;
+    }
+    let mut w = World::new(DriverConfig::default()).await;
+    let net = w.network("tttttttttttttttt", false).await;
+    let (c, ip, _) = w.container(&net).await;
+    let sink = tcp_sink(w.c(c), sa(ip, 80));
+    let local_sink = tcp_sink(&w.host, "127.0.0.1:0".parse().expect("addr"));
+    w.driver
+        .publish(
+            "ep",
+            &net.bridge,
+            ip,
+            &parse_publish("8090:80").expect("parse"),
+        )
+        .await
+        .expect("publish");
+    let bytes: u64 = std::env::var("BERTH_BENCH_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024)
+        * 1024
+        * 1024;
+    let cases: Vec<(&str, berth_network::netns::NetNs, SocketAddr)> = vec![
+        ("loopback, no container", w.host.ns.clone(), local_sink),
+        ("host -> container ip (bridge)", w.host.ns.clone(), sink),
+        (
+            "host 127.0.0.1:8090 (userland proxy)",
+            w.host.ns.clone(),
+            "127.0.0.1:8090".parse().expect("addr"),
+        ),
+        (
+            "outside -> host:8090 (DNAT, forwarded)",
+            w.outside.ns.clone(),
+            sa(HOST_UPLINK.parse().expect("ip"), 8090),
+        ),
+    ];
+    for (name, ns, target) in cases {
+        let mut best: f64 = 0.0;
+        for _ in 0..3 {
+            let ns = ns.clone();
+            let mibs = blocking(move || tcp_throughput(&ns, target, bytes))
+                .await
+                .expect(name);
+            best = best.max(mibs);
+        }
+        println!("{name:40} {best:8.0} MiB/s");
+    }
+    w.finish().await;
+}
+
+/// A DNS query from inside `ns` to the embedded server; returns the A answers.
+fn dns_a(ns: &berth_network::netns::NetNs, name: &str) -> std::io::Result<Vec<String>> {
+    use hickory_proto::op::{Message, Query};
+    use hickory_proto::rr::{Name, RData, RecordType};
+    let mut q = Message::query();
+    q.metadata.recursion_desired = true;
+    q.add_query(Query::query(
+        Name::from_ascii(name).map_err(std::io::Error::other)?,
+        RecordType::A,
+    ));
+    let bytes = q.to_vec().map_err(std::io::Error::other)?;
+    let reply = udp_roundtrip(ns, berth_network::dns::DNS_ADDR, &bytes)?;
+    let reply = Message::from_vec(&reply).map_err(std::io::Error::other)?;
+    Ok(reply
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(a.0.to_string()),
+            _ => None,
+        })
+        .collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_dns_inside_a_container() {
+    use berth_network::dns::{DnsServer, Names};
+    if !can_run() {
+        return;
+    }
+    let mut w = World::new(DriverConfig::default()).await;
+    let net = w.network("dddddddddddddddd", false).await;
+    let (c1, ip1, _) = w.container(&net).await;
+    let (c2, ip2, _) = w.container(&net).await;
+    let names = Names::new();
+    names.add(&net.id, "web", ip1);
+    names.add(&net.id, "db", ip2);
+    names.add(&net.id, "database", ip2);
+    // The "host's resolver": a fake on the process's own loopback, reached from the daemon's
+    // namespace as a real /etc/resolv.conf nameserver would be.
+    let upstream = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind upstream");
+    let upstream_addr = upstream.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        use hickory_proto::op::{Message, OpCode};
+        use hickory_proto::rr::rdata::A;
+        use hickory_proto::rr::{RData, Record};
+        let mut buf = [0u8; 1500];
+        while let Ok((n, from)) = upstream.recv_from(&mut buf) {
+            let Ok(q) = Message::from_vec(&buf[..n]) else {
+                continue;
+            };
+            let mut r = Message::response(q.metadata.id, OpCode::Query);
+            r.queries = q.queries.clone();
+            if let Some(first) = q.queries.first() {
+                r.answers.push(Record::from_rdata(
+                    first.name.clone(),
+                    30,
+                    RData::A(A(std::net::Ipv4Addr::new(192, 0, 2, 7))),
+                ));
+            }
+            if let Ok(bytes) = r.to_vec() {
+                let _ = upstream.send_to(&bytes, from);
+            }
+        }
+    });
+    let server = DnsServer::start(
+        &w.c(c1).ns,
+        names.clone(),
+        vec![net.id.clone()],
+        vec![upstream_addr],
+    )
+    .await
+    .expect("start dns in container");
+    let ns1 = w.c(c1).ns.clone();
+    let got = blocking(move || {
+        (
+            dns_a(&ns1, "db."),
+            dns_a(&ns1, "WEB."),
+            dns_a(&ns1, "example.com."),
+        )
+    })
+    .await;
+    assert_eq!(got.0.expect("db"), vec![ip2.to_string()]);
+    assert_eq!(got.1.expect("web"), vec![ip1.to_string()]);
+    assert_eq!(got.2.expect("forwarded"), vec!["192.0.2.7".to_string()]);
+    // The server lives only in c1's namespace.
+    let ns2 = w.c(c2).ns.clone();
+    let other = blocking(move || dns_a(&ns2, "db.")).await;
+    assert!(other.is_err(), "{other:?}");
+    // The engine's updates are seen at once.
+    names.remove_address(&net.id, ip2);
+    names.add(&net.id, "db", ip1);
+    let ns1 = w.c(c1).ns.clone();
+    let moved = blocking(move || dns_a(&ns1, "db."))
+        .await
+        .expect("db again");
+    assert_eq!(moved, vec![ip1.to_string()]);
+    drop(server);
+    w.finish().await;
+}
