@@ -24,34 +24,28 @@ pub const MAX_EXPANDED_LEN: usize = 1 << 20;
 /// A variable lookup for substitution.
 pub trait Vars {
     /// The value of `name`, or `None` when it is not set (set-but-empty is `Some("")`).
-    fn get(&self, name: &str) -> Option<&str>;
+    fn lookup(&self, name: &str) -> Option<&str>;
 }
 
 impl<S: BuildHasher> Vars for HashMap<String, String, S> {
-    fn get(&self, name: &str) -> Option<&str> {
+    fn lookup(&self, name: &str) -> Option<&str> {
         HashMap::get(self, name).map(String::as_str)
     }
 }
 
 impl Vars for BTreeMap<String, String> {
-    fn get(&self, name: &str) -> Option<&str> {
+    fn lookup(&self, name: &str) -> Option<&str> {
         BTreeMap::get(self, name).map(String::as_str)
     }
 }
 
 /// A list of `(name, value)` pairs; the last pair with a name wins, as in an env list.
-impl Vars for [(String, String)] {
-    fn get(&self, name: &str) -> Option<&str> {
+impl Vars for Vec<(String, String)> {
+    fn lookup(&self, name: &str) -> Option<&str> {
         self.iter()
             .rev()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
-    }
-}
-
-impl Vars for Vec<(String, String)> {
-    fn get(&self, name: &str) -> Option<&str> {
-        Vars::get(self.as_slice(), name)
     }
 }
 
@@ -60,7 +54,7 @@ impl Vars for Vec<(String, String)> {
 pub struct NoVars;
 
 impl Vars for NoVars {
-    fn get(&self, _: &str) -> Option<&str> {
+    fn lookup(&self, _: &str) -> Option<&str> {
         None
     }
 }
@@ -265,7 +259,7 @@ impl ShellWord<'_> {
     }
 
     fn lookup(&self, name: &str) -> Option<String> {
-        self.vars.get(name).map(str::to_string)
+        self.vars.lookup(name).map(str::to_string)
     }
 
     fn process_stop_on(

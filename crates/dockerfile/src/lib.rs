@@ -169,6 +169,7 @@ pub fn parse(text: &str) -> Result<Dockerfile, Error> {
     let escape = raw.directives.escape;
     let mut meta_args = Vec::new();
     let mut stages: Vec<Stage> = Vec::new();
+    let mut names = std::collections::HashSet::new();
     let mut warnings = raw.warnings;
     for inst in raw.instructions {
         let line = inst.location.start_line;
@@ -185,7 +186,7 @@ pub fn parse(text: &str) -> Result<Dockerfile, Error> {
         if instruction::is_from(&inst).map_err(err)? {
             let from = instruction::from_raw(&inst).map_err(err)?;
             if let Some(name) = &from.name {
-                if stages.iter().any(|s| s.name() == Some(name)) {
+                if !names.insert(name.clone()) {
                     warnings.push(Warning {
                         line,
                         message: format!(

@@ -7,7 +7,7 @@
 //!   same name;
 //! - the proxy arguments (`HTTP_PROXY`, ...) need no `ARG` to reach `RUN`'s environment.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::error::{Error, Reason};
 use crate::instruction::{ArgDecl, From, Instruction};
@@ -178,11 +178,15 @@ impl GlobalScope {
     /// The scope of a stage whose base image has environment `image_env` (`KEY=VALUE`
     /// entries of its config split, in order).
     pub fn stage(&self, image_env: Vec<(String, String)>, escape: char) -> StageScope<'_> {
+        let mut env = OrderedVars::default();
+        for (k, v) in image_env {
+            env.set(&k, v);
+        }
         StageScope {
             global: self,
             escape,
-            env: image_env,
-            args: Vec::new(),
+            env,
+            args: OrderedVars::default(),
         }
     }
 }
@@ -192,24 +196,37 @@ impl GlobalScope {
 pub struct StageScope<'g> {
     global: &'g GlobalScope,
     escape: char,
-    env: Vec<(String, String)>,
-    args: Vec<(String, String)>,
+    env: OrderedVars,
+    args: OrderedVars,
 }
 
-fn set(list: &mut Vec<(String, String)>, key: &str, value: String) {
-    match list.iter_mut().find(|(k, _)| k == key) {
-        Some((_, v)) => *v = value,
-        None => list.push((key.to_string(), value)),
+/// Variables in first-set order, with an index so that thousands of `ENV`s stay linear.
+#[derive(Debug, Clone, Default)]
+struct OrderedVars {
+    list: Vec<(String, String)>,
+    index: HashMap<String, usize>,
+}
+
+impl OrderedVars {
+    fn set(&mut self, key: &str, value: String) {
+        match self.index.get(key).and_then(|&i| self.list.get_mut(i)) {
+            Some((_, v)) => *v = value,
+            None => {
+                self.index.insert(key.to_string(), self.list.len());
+                self.list.push((key.to_string(), value));
+            }
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        let i = *self.index.get(key)?;
+        self.list.get(i).map(|(_, v)| v.as_str())
     }
 }
 
 impl Vars for StageScope<'_> {
-    fn get(&self, name: &str) -> Option<&str> {
-        self.env
-            .iter()
-            .chain(self.args.iter())
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+    fn lookup(&self, name: &str) -> Option<&str> {
+        self.env.get(name).or_else(|| self.args.get(name))
     }
 }
 
@@ -233,7 +250,7 @@ impl StageScope<'_> {
                         (None, None) => self.global.get(&arg.name).map(str::to_string),
                     };
                     if let Some(v) = &value {
-                        set(&mut self.args, &arg.name, v.clone());
+                        self.args.set(&arg.name, v.clone());
                     }
                     resolved.push(ArgDecl {
                         name: arg.name.clone(),
@@ -247,7 +264,7 @@ impl StageScope<'_> {
                 match &expanded {
                     Instruction::Env { vars } => {
                         for kv in vars {
-                            set(&mut self.env, &kv.key, kv.value.clone());
+                            self.env.set(&kv.key, kv.value.clone());
                         }
                     }
                     Instruction::Run(run) => {
@@ -265,21 +282,21 @@ impl StageScope<'_> {
 
     /// The environment the image config records: the base image's plus `ENV`s, in order.
     pub fn image_env(&self) -> &[(String, String)] {
-        &self.env
+        &self.env.list
     }
 
     /// The environment of a `RUN`: the image environment, then the stage's `ARG`s that no
     /// `ENV` overrides, then the proxy build arguments not otherwise set.
     pub fn run_env(&self) -> Vec<(String, String)> {
-        let mut out = self.env.clone();
-        for (k, v) in &self.args {
-            if !out.iter().any(|(e, _)| e == k) {
+        let mut out = self.env.list.clone();
+        for (k, v) in &self.args.list {
+            if self.env.get(k).is_none() {
                 out.push((k.clone(), v.clone()));
             }
         }
         for name in PROXY_ARGS {
             if let Some(v) = self.global.build_args.get(name) {
-                if !out.iter().any(|(e, _)| e == name) {
+                if self.lookup(name).is_none() {
                     out.push((name.to_string(), v.clone()));
                 }
             }

@@ -1,0 +1,3 @@
+FROM busybox:1.36
+RUN echo hello > /greeting
+CMD ["cat", "/greeting"]

@@ -1,0 +1,3 @@
+FROM alpine
+ARG SRC=x
+COPY --from=$SRC /a /b

@@ -1,0 +1,7 @@
+﻿FROM alpine
+RUN echo crlf \
+  continued
+RUN <<EOF
+body
+EOF
+LABEL a=b

@@ -1,0 +1,5 @@
+# unknowndirective=x
+# escape=`
+FROM scratch
+RUN a \
+  b

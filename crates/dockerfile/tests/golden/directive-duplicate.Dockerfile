@@ -1,0 +1,4 @@
+# syntax=a
+# escape=`
+# syntax=b
+FROM scratch

@@ -1,0 +1,2 @@
+FROM alpine
+WORKDIR --x=1 /a

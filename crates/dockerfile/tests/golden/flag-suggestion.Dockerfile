@@ -1,0 +1,2 @@
+FROM alpine
+COPY --chwn=1 a b

@@ -1,0 +1,1 @@
+FROM --plattform=x alpine

@@ -1,0 +1,2 @@
+FROM busybox
+COPY ["a", 1, "/b"]

@@ -1,0 +1,2 @@
+run echo before from
+FROM alpine

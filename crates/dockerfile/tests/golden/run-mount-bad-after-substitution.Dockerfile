@@ -1,0 +1,3 @@
+FROM alpine
+ARG SIZE=big
+RUN --mount=type=tmpfs,target=/t,size=$SIZE true

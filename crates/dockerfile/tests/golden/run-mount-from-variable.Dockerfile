@@ -1,0 +1,3 @@
+FROM alpine
+ARG STAGE=x
+RUN --mount=from=$STAGE,target=/x true

@@ -1,0 +1,2 @@
+FROM alpine
+RUN --mount=target=/src,"source=a,b" ls

@@ -1,0 +1,2 @@
+FROM alpine
+WORKDIR /${REQUIRED:?set REQUIRED please}
