@@ -243,3 +243,64 @@ pub fn parse_trigger(expression: &str) -> Result<Spanned<Instruction>, Error> {
         original: inst.original,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn df(text: &str) -> Dockerfile {
+        parse(text).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn stages_by_name_or_index() {
+        let d = df("ARG A\nFROM x AS Build\nARG B=1\nFROM build\nARG A\n");
+        assert_eq!(d.stage("BUILD").map(Stage::base), Some("x"));
+        assert_eq!(d.stage("1").map(Stage::base), Some("build"));
+        assert!(d.stage("2").is_none());
+        let names: Vec<String> = d.declared_args().into_iter().collect();
+        assert_eq!(names, ["A", "B"]);
+        assert_eq!(d.stages[0].instructions[0].location.start_line, 3);
+    }
+
+    #[test]
+    fn triggers() {
+        let t = parse_trigger("RUN <<EOF\necho on build\nEOF").unwrap_or_else(|e| panic!("{e}"));
+        let Instruction::Run(run) = &t.value else {
+            panic!("not a RUN: {t:?}");
+        };
+        assert_eq!(run.heredocs[0].content, "echo on build\n");
+        assert_eq!(
+            parse_trigger("FROM x").map_err(|e| e.to_string()),
+            Err(
+                "dockerfile parse error on line 1: FROM isn't allowed as an ONBUILD trigger".into()
+            )
+        );
+        assert!(parse_trigger("RUN a\nRUN b").is_err());
+        assert!(parse_trigger("FOO x").is_err());
+        // A trigger stored by a parent round-trips through its expression.
+        let d = df("FROM a\nONBUILD COPY <<EOF /x\nhi\nEOF\n");
+        let Instruction::Onbuild(o) = &d.stages[0].instructions[0].value else {
+            panic!("not ONBUILD");
+        };
+        let t = parse_trigger(&o.expression).unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(&t.value, Instruction::Copy(c) if c.dest == "/x"));
+    }
+
+    #[test]
+    fn raw_layer_keeps_what_was_written() {
+        let raw = parse_raw("FROM a\nrun --network=none echo \\\n  $HOME\nFORM x\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let run = &raw.instructions[1];
+        assert_eq!(run.keyword, "run");
+        assert_eq!(run.flags, ["--network=none"]);
+        assert_eq!(run.args, RawArgs::Text("echo   $HOME".into()));
+        assert_eq!(run.original, "run --network=none echo   $HOME");
+        // Unknown keywords pass the raw layer; the typed layer refuses them.
+        assert_eq!(raw.instructions[2].keyword, "FORM");
+        assert_eq!(
+            parse("").map_err(|e| e.to_string()),
+            Err("the Dockerfile cannot be empty".into())
+        );
+    }
+}
