@@ -146,15 +146,20 @@ impl Lexer {
 
     /// Expand `word` into one string (spaces kept), as for `ENV`, `WORKDIR`, `COPY` paths.
     pub fn process_word(&self, word: &str, vars: &dyn Vars) -> Result<String, ExpandError> {
-        self.run(word, vars).map(|(s, _)| s)
+        self.run(word, vars, false).map(|(s, _)| s)
     }
 
     /// Expand `word` and split the result into words at unquoted whitespace, as for `EXPOSE`.
     pub fn process_words(&self, word: &str, vars: &dyn Vars) -> Result<Vec<String>, ExpandError> {
-        self.run(word, vars).map(|(_, w)| w)
+        self.run(word, vars, true).map(|(_, w)| w)
     }
 
-    fn run(&self, word: &str, vars: &dyn Vars) -> Result<(String, Vec<String>), ExpandError> {
+    fn run(
+        &self,
+        word: &str,
+        vars: &dyn Vars,
+        split: bool,
+    ) -> Result<(String, Vec<String>), ExpandError> {
         let mut sw = ShellWord {
             lex: self,
             chars: word.chars().collect(),
@@ -162,6 +167,7 @@ impl Lexer {
             vars,
             raw_escapes: self.raw_escapes,
             depth: 0,
+            split,
         };
         sw.process_stop_on(None, self.raw_escapes)
             .map_err(|reason| ExpandError {
@@ -190,19 +196,33 @@ struct ShellWord<'a> {
     vars: &'a dyn Vars,
     raw_escapes: bool,
     depth: usize,
+    /// Whether the caller wants words; splitting is skipped (half the work) when not.
+    split: bool,
 }
 
 /// The word splitter that runs alongside expansion: substituted text is split at whitespace,
 /// quoted and escaped text is not.
-#[derive(Default)]
 struct Words {
+    enabled: bool,
     buf: String,
     words: Vec<String>,
     in_word: bool,
 }
 
 impl Words {
+    fn new(enabled: bool) -> Self {
+        Words {
+            enabled,
+            buf: String::new(),
+            words: Vec::new(),
+            in_word: false,
+        }
+    }
+
     fn add_char(&mut self, ch: char) {
+        if !self.enabled {
+            return;
+        }
         if ch.is_whitespace() {
             if self.in_word && !self.buf.is_empty() {
                 self.words.push(std::mem::take(&mut self.buf));
@@ -214,17 +234,26 @@ impl Words {
     }
 
     fn add_raw_char(&mut self, ch: char) {
+        if !self.enabled {
+            return;
+        }
         self.buf.push(ch);
         self.in_word = true;
     }
 
     fn add_string(&mut self, s: &str) {
+        if !self.enabled {
+            return;
+        }
         for ch in s.chars() {
             self.add_char(ch);
         }
     }
 
     fn add_raw_string(&mut self, s: &str) {
+        if !self.enabled {
+            return;
+        }
         self.buf.push_str(s);
         self.in_word = true;
     }
@@ -276,7 +305,8 @@ impl ShellWord<'_> {
 
     fn stop_on_inner(&mut self, stop: Option<char>) -> Res<(String, Vec<String>)> {
         let mut result = String::new();
-        let mut words = Words::default();
+        // Words of nested `${...}` words are never used: only the top level splits.
+        let mut words = Words::new(self.split && self.depth == 0);
         while let Some(ch) = self.peek() {
             if stop == Some(ch) {
                 self.next();

@@ -12,8 +12,9 @@ use berth_dockerfile::{
     NoVars, Platform,
 };
 
-/// Per-input ceiling; real inputs take microseconds, so this only catches blow-ups.
-const PER_CASE: Duration = Duration::from_secs(2);
+/// Per-input ceiling; real inputs take microseconds and the worst hostile one well under a
+/// second in a debug build, so this only catches blow-ups (and tolerates a loaded machine).
+const PER_CASE: Duration = Duration::from_secs(10);
 
 struct Rng(u64);
 
@@ -172,6 +173,9 @@ fn timed(what: &str, text: &str) {
     let start = Instant::now();
     exercise(text);
     let took = start.elapsed();
+    if std::env::var_os("BERTH_ROBUST_TIMES").is_some() {
+        eprintln!("{what}: {took:?}");
+    }
     assert!(
         took < PER_CASE,
         "{what} took {took:?}: {:?}",
