@@ -6,17 +6,9 @@ use crate::error::go_quote;
 /// Nanoseconds in `s` (`300ms`, `1.5h`, `1h2m3s`, `-2s`, `0`), or Go's error message.
 pub(crate) fn parse_go_duration(s: &str) -> Result<i128, String> {
     let invalid = || format!("time: invalid duration {}", go_quote(s));
-    let mut rest = s;
-    let negative = match rest.as_bytes().first() {
-        Some(b'-') => {
-            rest = &rest[1..];
-            true
-        }
-        Some(b'+') => {
-            rest = &rest[1..];
-            false
-        }
-        _ => false,
+    let (negative, mut rest) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
     };
     if rest == "0" {
         return Ok(0);

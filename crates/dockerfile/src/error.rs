@@ -246,18 +246,18 @@ fn match_case(option: &str, original: &str) -> String {
 fn levenshtein(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
     for (i, ca) in a.chars().enumerate() {
-        if let Some(first) = cur.first_mut() {
-            *first = i + 1;
+        let mut cur = Vec::with_capacity(b.len() + 1);
+        cur.push(i + 1);
+        for (cb, pair) in b.iter().zip(prev.windows(2)) {
+            let (diag, up) = match pair {
+                [d, u] => (*d, *u),
+                _ => continue,
+            };
+            let left = cur.last().copied().unwrap_or(0);
+            cur.push((diag + usize::from(ca != *cb)).min(up + 1).min(left + 1));
         }
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            let del = prev[j + 1] + 1;
-            let ins = cur[j] + 1;
-            cur[j + 1] = sub.min(del).min(ins);
-        }
-        std::mem::swap(&mut prev, &mut cur);
+        prev = cur;
     }
     prev.last().copied().unwrap_or(0)
 }
