@@ -11,7 +11,7 @@ use std::os::fd::AsRawFd;
 
 use futures_util::TryStreamExt;
 use ipnet::IpNet;
-use rtnetlink::packet_route::address::AddressAttribute;
+use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
 use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute};
 use rtnetlink::{LinkBridge, LinkBridgePort, LinkUnspec, LinkVeth, RouteMessageBuilder};
@@ -288,16 +288,22 @@ impl Netlink {
         Ok(link.index)
     }
 
-    /// Adds an address; an address already there is fine.
+    /// Adds an address; an address already there is fine. IPv6 addresses skip duplicate
+    /// address detection (`nodad`, as dockerd): IPAM made them unique, and DAD would leave them
+    /// unusable ("tentative") for a second or two after the container starts.
     pub async fn add_address(&self, index: u32, name: &str, addr: IpNet) -> Result<(), LinkError> {
         debug!(link = name, %addr, ns = self.ns.label(), "add address");
-        match self
+        let mut req = self
             .handle
             .address()
-            .add(index, addr.addr(), addr.prefix_len())
-            .execute()
-            .await
-        {
+            .add(index, addr.addr(), addr.prefix_len());
+        if addr.addr().is_ipv6() {
+            let msg = req.message_mut();
+            msg.header.flags |= AddressHeaderFlags::Nodad;
+            msg.attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
+        match req.execute().await {
             Ok(()) => Ok(()),
             Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(()),
             Err(e) => Err(nl("add address to", name)(e)),

@@ -719,3 +719,74 @@ async fn embedded_dns_inside_a_container() {
     drop(server);
     w.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dual_stack_network() {
+    if !can_run() {
+        return;
+    }
+    let mut w = World::new(DriverConfig::default()).await;
+    let requests = [
+        SubnetRequest::default(),
+        SubnetRequest {
+            subnet: Some("fd42:beef::/64".parse().expect("net")),
+            ..SubnetRequest::default()
+        },
+    ];
+    let subnets = w.ipam.create_network("v6", &requests, &[]).expect("ipam");
+    let spec = NetworkSpec {
+        id: "v6".into(),
+        bridge: user_bridge_name("v6v6v6v6v6v6"),
+        subnets: subnets.clone(),
+        mtu: None,
+        internal: false,
+        icc: true,
+        masquerade: true,
+    };
+    w.driver.create_network(&spec).await.expect("create");
+    let mut ends = Vec::new();
+    for i in 0..2 {
+        let c = TestNs::new(&format!("v6c{i}"));
+        let (ip4, s4) = w
+            .ipam
+            .allocate("v6", AddressRequest::Any(Family::V4))
+            .expect("v4");
+        let (ip6, s6) = w
+            .ipam
+            .allocate("v6", AddressRequest::Any(Family::V6))
+            .expect("v6");
+        let ep = EndpointSpec {
+            bridge: spec.bridge.clone(),
+            host_veth: new_veth_name(),
+            ifname: "eth0".into(),
+            addresses: vec![s4.with_prefix(ip4), s6.with_prefix(ip6)],
+            gateways: vec![s4.gateway, s6.gateway],
+            mac: None,
+            mtu: None,
+        };
+        w.driver.connect(&ep, &c.ns).await.expect("connect");
+        let route = c.ip(&["-6", "route", "show", "default"]);
+        assert!(route.contains(&format!("via {}", s6.gateway)), "{route}");
+        w.containers.push(c);
+        ends.push(ip6);
+    }
+    assert_eq!(ends[0].to_string(), "fd42:beef::2");
+    let server = tcp_server(w.c(1), sa(ends[1], 7300));
+    let ns0 = w.c(0).ns.clone();
+    let seen = blocking(move || tcp_hello(&ns0, server))
+        .await
+        .expect("v6 c0 -> c1");
+    assert_eq!(seen, ends[0].to_string());
+    let gw6 = subnets[1].gateway;
+    let gw_server = tcp_server(&w.host, sa(gw6, 7301));
+    let ns0 = w.c(0).ns.clone();
+    blocking(move || tcp_hello(&ns0, gw_server))
+        .await
+        .expect("v6 c0 -> gateway");
+    let table = w.nft_json().await;
+    assert!(
+        table.contains(r#""protocol":"ip6""#) && table.contains("fd42:beef::"),
+        "{table}"
+    );
+    w.finish().await;
+}

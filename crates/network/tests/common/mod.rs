@@ -13,8 +13,7 @@ use berth_network::netns::NetNs;
 /// Whether the kernel tests can run here (root, `ip` and `nft`). Tests return early, saying
 /// so, where they cannot.
 pub fn can_run() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = nix::unistd::geteuid().is_root();
     let tools = ["ip", "nft"].iter().all(|t| {
         Command::new(t)
             .arg("-V")
