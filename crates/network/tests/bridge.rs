@@ -220,6 +220,36 @@ async fn containers_on_a_bridge_talk_and_leave_nothing() {
     assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
     assert!(w.host.links().contains(&veth1));
 
+    // A connect that fails half-way (a gateway off the subnet: no route to it) leaves no veth.
+    let bad_veth = new_veth_name();
+    let bad = EndpointSpec {
+        bridge: net.bridge.clone(),
+        host_veth: bad_veth.clone(),
+        ifname: "eth1".into(),
+        addresses: vec!["10.255.0.2/24".parse().expect("net")],
+        gateways: vec!["10.254.0.1".parse().expect("ip")],
+        mac: None,
+        mtu: None,
+    };
+    let err = w
+        .driver
+        .connect(&bad, &w.c(c2).ns)
+        .await
+        .expect_err("bad gateway");
+    assert!(err.to_string().contains("default route"), "{err}");
+    assert!(!w.host.links().contains(&bad_veth));
+    assert!(!w.c(c2).links().contains(&"eth1".to_string()));
+    let unknown = EndpointSpec {
+        bridge: "br-nonexistent".into(),
+        ..bad
+    };
+    let err = w
+        .driver
+        .connect(&unknown, &w.c(c2).ns)
+        .await
+        .expect_err("no bridge");
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+
     // Disconnect removes both ends; twice is fine.
     assert!(w.driver.disconnect(&veth1).await.expect("disconnect"));
     assert!(!w.driver.disconnect(&veth1).await.expect("disconnect again"));
