@@ -9,8 +9,9 @@
 //! Code map: `server` (listener, router, version prefix, headers), `error` (status codes),
 //! `query` (Docker's query-string rules), `stream` (framing, hijack), `convert` (wire ↔ domain),
 //! `progress` (JSON progress streams), and one module per resource: `system`, `containers`,
-//! `images`, `registry` (`/auth`, search, `X-Registry-Auth`).
+//! `images`, `registry` (`/auth`, search, `X-Registry-Auth`), `build` (`/build`).
 
+mod build;
 mod containers;
 mod convert;
 mod error;

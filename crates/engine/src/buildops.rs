@@ -25,6 +25,10 @@ pub use berth_runtime::rootfs::CopyOptions;
 pub struct StepHistory {
     pub created_by: String,
     pub comment: String,
+    /// `MAINTAINER`: the image's author from this step on.
+    pub author: Option<String>,
+    /// The creation time to record (SOURCE_DATE_EPOCH); now when absent.
+    pub created: Option<chrono::DateTime<Utc>>,
 }
 
 impl Engine {
@@ -51,14 +55,17 @@ impl Engine {
             None => (scratch_config(), Vec::new()),
         };
         edit(&mut config.config);
-        let now = Utc::now();
+        if let Some(author) = &history.author {
+            config.author = author.clone();
+        }
+        let now = history.created.unwrap_or_else(Utc::now);
         config.created = Some(now);
         config.history.push(History {
             created: Some(now),
             created_by: history.created_by,
             comment: history.comment,
+            author: history.author.unwrap_or_default(),
             empty_layer: true,
-            ..Default::default()
         });
         self.register_image(config, layers, None)
     }
@@ -97,11 +104,12 @@ impl Engine {
     }
 
     /// Copies host paths into a container that is not running, resolving `dest` inside its
-    /// root filesystem (Docker's COPY rules, see `berth_runtime::rootfs`).
+    /// root filesystem (Docker's COPY rules, see `berth_runtime::rootfs`). Each source comes
+    /// with the name a file takes when copied into a directory.
     pub async fn copy_into_container(
         &self,
         id: &str,
-        sources: Vec<PathBuf>,
+        sources: Vec<(PathBuf, String)>,
         dest: String,
         opts: CopyOptions,
     ) -> Result<u64> {
@@ -128,8 +136,8 @@ impl Engine {
             };
             let mut n = 0;
             let mut result = Ok(());
-            for src in &sources {
-                match berth_runtime::rootfs::copy_into(&merged, src, &dest, opts) {
+            for (src, name) in &sources {
+                match berth_runtime::rootfs::copy_into(&merged, src, name, &dest, opts) {
                     Ok(k) => n += k,
                     Err(e) => {
                         result = Err(EngineError::internal(format!(
@@ -149,6 +157,68 @@ impl Engine {
         .map_err(|e| EngineError::internal(format!("copy task: {e}")))?
     }
 
+    /// A private directory under the data root (build contexts: too big for the exec root's
+    /// tmpfs), deleted when dropped; what a crash leaves is removed at the next start.
+    pub fn temp_dir(&self, prefix: &str) -> Result<tempfile::TempDir> {
+        let dir = self.data_root().join("tmp");
+        std::fs::create_dir_all(&dir).ctx(|| format!("create {}", dir.display()))?;
+        tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir_in(&dir)
+            .ctx(|| "create temporary directory".into())
+    }
+
+    /// Downloads `url` into the file `dest` (ADD of a URL), through the registry client's TLS
+    /// settings and retries.
+    pub async fn download(&self, url: &str, dest: &std::path::Path) -> Result<u64> {
+        use futures_util::StreamExt;
+        use std::io::Write;
+        let mut stream = self
+            .registry()
+            .fetch_url(url)
+            .await
+            .map_err(crate::registry::registry_error)?;
+        let mut file = std::fs::File::create(dest).ctx(|| format!("create {}", dest.display()))?;
+        let mut n = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(crate::registry::registry_error)?;
+            file.write_all(&chunk)
+                .ctx(|| format!("write {}", dest.display()))?;
+            n += chunk.len() as u64;
+        }
+        Ok(n)
+    }
+
+    /// A read-only view of an image's filesystem (`COPY --from`), unmounted when dropped.
+    pub fn image_view(&self, id: &Digest) -> Result<ImageView> {
+        let top = lock(&self.inner.images)
+            .images
+            .get(id)
+            .map(|r| r.top_layer())
+            .ok_or_else(|| EngineError::no_such_image(&id.to_string()))?;
+        let views = self.inner.config.exec_root.join("views");
+        std::fs::create_dir_all(&views).ctx(|| format!("create {}", views.display()))?;
+        let dir = tempfile::Builder::new()
+            .prefix("image-")
+            .tempdir_in(&views)
+            .ctx(|| "create image view".into())?;
+        let Some(top) = top else {
+            // No layers (FROM scratch): the empty directory is the whole filesystem.
+            return Ok(ImageView {
+                dir,
+                mounted: false,
+            });
+        };
+        let lowers = self
+            .inner
+            .layers
+            .lowers(&top)
+            .ctx(|| format!("layers of {id}"))?;
+        berth_snapshot::overlay::mount_overlay_readonly(&lowers, dir.path())
+            .ctx(|| format!("mount image {id}"))?;
+        Ok(ImageView { dir, mounted: true })
+    }
+
     fn cache_path(&self, key: &str) -> PathBuf {
         let hex = Digest::sha256_of(key.as_bytes()).hex().to_string();
         self.data_root().join("build-cache").join(hex)
@@ -165,6 +235,19 @@ impl Engine {
             .then_some(id)
     }
 
+    /// Images the build cache refers to: the intermediate images `images` hides without `-a`.
+    pub(crate) fn build_cache_ids(&self) -> std::collections::HashSet<Digest> {
+        let dir = self.data_root().join("build-cache");
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Default::default();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .filter_map(|t| Digest::parse(t.trim()).ok())
+            .collect()
+    }
+
     pub fn build_cache_put(&self, key: &str, id: &Digest) -> Result<()> {
         let path = self.cache_path(key);
         if let Some(dir) = path.parent() {
@@ -172,6 +255,28 @@ impl Engine {
         }
         berth_store::atomic::write_atomic(&path, id.to_string().as_bytes())
             .ctx(|| "write build cache".into())
+    }
+}
+
+/// See [`Engine::image_view`].
+pub struct ImageView {
+    dir: tempfile::TempDir,
+    mounted: bool,
+}
+
+impl ImageView {
+    pub fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for ImageView {
+    fn drop(&mut self) {
+        if self.mounted {
+            if let Err(e) = berth_snapshot::overlay::unmount(self.dir.path()) {
+                tracing::warn!(error = %e, "unmount image view");
+            }
+        }
     }
 }
 

@@ -41,6 +41,8 @@ pub struct CommitOptions {
     /// Keep the image's config as it is instead of taking the container's settings: a build
     /// step's RUN command must not become the image's CMD.
     pub keep_image_config: bool,
+    /// The creation time to record (SOURCE_DATE_EPOCH); now when absent.
+    pub created: Option<chrono::DateTime<Utc>>,
 }
 
 /// Docker's layer media types inside the OCI manifest commit writes: same bytes, OCI names.
@@ -112,11 +114,11 @@ impl Engine {
         .map_err(|e| EngineError::internal(format!("commit task: {e}")))?;
         let layer = layer?;
 
-        let now = Utc::now();
+        let now = opts.created.unwrap_or_else(Utc::now);
         let mut config = parent.config.clone();
         config.created = Some(now);
-        config.author = opts.author.clone();
         if !opts.keep_image_config {
+            config.author = opts.author.clone();
             let mut settings = c.config.clone();
             if let Some(body) = &opts.config {
                 overlay(&mut settings, body);

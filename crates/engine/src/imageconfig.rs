@@ -127,6 +127,10 @@ impl ImageConfigBlob {
     pub fn to_domain(&self) -> ImageConfig {
         let c = &self.config;
         ImageConfig {
+            passthrough: ["Healthcheck", "OnBuild", "Shell"]
+                .iter()
+                .filter_map(|k| c.extra.get(*k).map(|v| (k.to_string(), v.clone())))
+                .collect(),
             user: c.user.clone(),
             env: c.env.clone(),
             cmd: c.cmd.clone(),

@@ -37,11 +37,19 @@ fn decompress<'a, R: Read + 'a>(input: R) -> Result<Box<dyn Read + 'a>> {
 
 impl Engine {
     pub fn list_images(&self, all: bool, filters: &Filters) -> Result<Vec<Image>> {
-        let _ = all; // no intermediate images exist without the builder
+        // Intermediate images of builds are listed only with `-a`, as Docker does.
+        let intermediate = if all {
+            Default::default()
+        } else {
+            self.build_cache_ids()
+        };
         let usage = self.image_usage();
         let db = lock(&self.inner.images);
         let mut out = Vec::new();
         for rec in db.images.values() {
+            if rec.names.is_empty() && intermediate.contains(&rec.id) {
+                continue;
+            }
             if !image_matches(rec, filters)? {
                 continue;
             }

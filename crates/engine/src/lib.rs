@@ -34,11 +34,11 @@ pub use berth_archive::Format as ArchiveFormat;
 use berth_snapshot::layer::LayerStore;
 use berth_snapshot::snapshot::Snapshots;
 use berth_store::content::ContentStore;
-pub use buildops::{CopyOptions, StepHistory};
+pub use buildops::{CopyOptions, ImageView, StepHistory};
 pub use commit::CommitOptions;
+pub use error::{EngineError, ErrorKind, Result};
 pub use imageconfig::RunConfig;
 pub use manage::{Change, ChangeKind, PruneReport};
-pub use error::{EngineError, ErrorKind, Result};
 pub use progress::ProgressSink;
 use types::*;
 
@@ -98,6 +98,9 @@ impl Engine {
         for dir in ["containers", "snapshots", "layers"] {
             std::fs::create_dir_all(root.join(dir)).ctx(|| format!("create {dir}"))?;
         }
+        // Scratch space of operations in progress (build contexts); nothing there survives a
+        // restart.
+        let _ = std::fs::remove_dir_all(root.join("tmp"));
         for dir in ["containers", "shims", "runtime"] {
             std::fs::create_dir_all(config.exec_root.join(dir))
                 .ctx(|| format!("create {}", config.exec_root.join(dir).display()))?;

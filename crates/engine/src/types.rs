@@ -262,6 +262,9 @@ pub struct Attachment {
 /// An image's configuration as stored in its OCI config blob, in domain terms.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ImageConfig {
+    /// Docker's config fields the engine carries without interpreting them here:
+    /// `Healthcheck`, `OnBuild`, `Shell`, as stored.
+    pub passthrough: BTreeMap<String, serde_json::Value>,
     pub user: String,
     pub env: Vec<String>,
     pub cmd: Option<Vec<String>>,

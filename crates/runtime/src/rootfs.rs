@@ -27,10 +27,20 @@ pub struct CopyOptions {
 
 /// Copies `src` (a file, symlink or directory on the host) to `dest` inside `root`, with
 /// Docker's COPY rules: a directory's contents go into `dest`; a file goes to `dest` itself,
-/// or into it when `dest` ends with `/` or is an existing directory. Returns the entries
-/// written.
-pub fn copy_into(root: &Path, src: &Path, dest: &str, opts: CopyOptions) -> io::Result<u64> {
-    let meta = fs::symlink_metadata(src)?;
+/// or into it, as `name`, when `dest` ends with `/` or is an existing directory. (`name` is
+/// explicit because `src` may be a `/proc/self/fd/N` path the caller resolved safely.)
+/// Returns the entries written.
+pub fn copy_into(
+    root: &Path,
+    src: &Path,
+    name: &str,
+    dest: &str,
+    opts: CopyOptions,
+) -> io::Result<u64> {
+    // The source itself is followed (Docker copies what a top-level symlink points at; the
+    // caller has resolved it inside its root, often as a `/proc/self/fd/N` magic link);
+    // everything below it is copied as it is, links as links.
+    let meta = fs::metadata(src)?;
     let dest = clean(dest);
     let mut n = 0;
     if meta.is_dir() {
@@ -38,10 +48,6 @@ pub fn copy_into(root: &Path, src: &Path, dest: &str, opts: CopyOptions) -> io::
         copy_dir_contents(root, src, &dest, opts, &mut n)?;
         return Ok(n);
     }
-    let name = src
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
     let into_dir = dest.ends_with('/')
         || dest == "/"
         || open_in_root_flags(root, &dest, libc::O_PATH | libc::O_DIRECTORY).is_ok();
@@ -262,7 +268,14 @@ mod tests {
     #[test]
     fn copy_rules_like_docker() {
         let (_d, root, src) = setup();
-        copy_into(&root, &src.join("a.txt"), "/app/", CopyOptions::default()).expect("into dir");
+        copy_into(
+            &root,
+            &src.join("a.txt"),
+            "a.txt",
+            "/app/",
+            CopyOptions::default(),
+        )
+        .expect("into dir");
         assert_eq!(fs::read(root.join("app/a.txt")).expect("read"), b"a");
         copy_into(
             &root,
@@ -273,14 +286,21 @@ mod tests {
         .expect("to file");
         assert_eq!(fs::read(root.join("renamed.txt")).expect("read"), b"a");
         // An existing directory takes the file inside it.
-        copy_into(&root, &src.join("a.txt"), "/usr", CopyOptions::default()).expect("existing");
+        copy_into(
+            &root,
+            &src.join("a.txt"),
+            "a.txt",
+            "/usr",
+            CopyOptions::default(),
+        )
+        .expect("existing");
         assert!(root.join("usr/a.txt").is_file());
         // A directory's contents, symlinks kept as symlinks, owner and mode applied.
         let opts = CopyOptions {
             owner: (1000, 1000),
             mode: Some(0o640),
         };
-        copy_into(&root, &src, "/dst", opts).expect("dir");
+        copy_into(&root, &src, "src", "/dst", opts).expect("dir");
         assert_eq!(fs::read(root.join("dst/sub/b.txt")).expect("read"), b"b");
         let link = fs::read_link(root.join("dst/link")).expect("link");
         assert_eq!(link, Path::new("a.txt"));
@@ -315,7 +335,14 @@ mod tests {
         let inside = inside_dir.join("a.txt");
         assert!(inside.is_file(), "{}", inside.display());
         // A file destination that is a symlink is replaced, not written through.
-        copy_into(&root, &src.join("a.txt"), "/victim", CopyOptions::default()).expect("copy");
+        copy_into(
+            &root,
+            &src.join("a.txt"),
+            "a.txt",
+            "/victim",
+            CopyOptions::default(),
+        )
+        .expect("copy");
         assert!(!fs::symlink_metadata(root.join("victim"))
             .expect("meta")
             .file_type()

@@ -119,6 +119,9 @@ pub fn inspect(img: &Image, version: &ApiVersion) -> Result<Value, ApiError> {
     }
     // ... and these image-config fields, even when unset.
     if let Some(config) = object_at(&mut v, "Config") {
+        for (k, val) in &img.config.passthrough {
+            set(config, k, val.clone());
+        }
         for key in ["Cmd", "Entrypoint", "Env", "Labels", "OnBuild", "Volumes"] {
             ensure(config, key, Value::Null);
         }

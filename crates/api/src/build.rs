@@ -1,0 +1,105 @@
+//! `POST /build`: the context tar from the body (or a `remote` URL) unpacked into a private
+//! directory, then the builder's output as Docker's JSON stream (`stream`, `aux`,
+//! `errorDetail`).
+
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use axum::Router;
+use berth_build::BuildOptions;
+use berth_engine::{Engine, EngineError};
+use futures_util::TryStreamExt;
+use tokio_util::io::{StreamReader, SyncIoBridge};
+
+use crate::error::{ApiError, ApiResult};
+use crate::progress::run_with_progress;
+use crate::query::Query;
+use crate::registry::registry_auth;
+
+pub(crate) fn routes() -> Router<Engine> {
+    Router::new().route("/build", post(build))
+}
+
+/// `buildargs` and `labels` are JSON objects in the query string.
+fn json_map(q: &Query, key: &str) -> Result<BTreeMap<String, String>, ApiError> {
+    match q.non_empty(key) {
+        None => Ok(BTreeMap::new()),
+        Some(raw) => {
+            let m: BTreeMap<String, Option<String>> = serde_json::from_str(raw)
+                .map_err(|e| ApiError::bad_request(format!("invalid {key}: {e}")))?;
+            // A build arg sent as null means "declared without a value": not set.
+            Ok(m.into_iter()
+                .filter_map(|(k, v)| v.map(|v| (k, v)))
+                .collect())
+        }
+    }
+}
+
+async fn build(
+    State(engine): State<Engine>,
+    q: Query,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let opts = BuildOptions {
+        dockerfile: q
+            .non_empty("dockerfile")
+            .unwrap_or("Dockerfile")
+            .to_string(),
+        tags: q.all("t").into_iter().map(str::to_string).collect(),
+        build_args: json_map(&q, "buildargs")?,
+        target: q.non_empty("target").map(str::to_string),
+        no_cache: q.bool("nocache"),
+        pull: q.bool("pull"),
+        labels: json_map(&q, "labels")?,
+        quiet: q.bool("q"),
+        auth: registry_auth(&headers)?,
+    };
+    let dir = engine.temp_dir("build-")?;
+    if let Some(remote) = q.non_empty("remote") {
+        let archive = dir.path().join(".remote-context");
+        engine.download(remote, &archive).await?;
+        let ctx = dir.path().to_path_buf();
+        unpack_blocking(move || {
+            let f = std::fs::File::open(&archive)
+                .map_err(|e| EngineError::invalid(format!("remote context: {e}")))?;
+            let r = berth_build::unpack_context(f, &ctx);
+            let _ = std::fs::remove_file(&archive);
+            r
+        })
+        .await?;
+    } else {
+        let reader = SyncIoBridge::new(StreamReader::new(
+            body.into_data_stream().map_err(std::io::Error::other),
+        ));
+        let ctx = dir.path().to_path_buf();
+        unpack_blocking(move || {
+            let mut reader = reader;
+            let n = berth_build::unpack_context(&mut reader, &ctx);
+            // Drain what follows the archive so the client's upload completes.
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+            n
+        })
+        .await?;
+    }
+    run_with_progress(move |sink| async move {
+        let r = berth_build::build(&engine, dir.path(), opts, sink).await;
+        drop(dir);
+        r.map(|_| ())
+    })
+    .await
+}
+
+async fn unpack_blocking<F>(f: F) -> Result<(), ApiError>
+where
+    F: FnOnce() -> Result<u64, EngineError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("context task: {e}")))?
+        .map(|_| ())
+        .map_err(ApiError::from)
+}
