@@ -2,6 +2,7 @@
 //! Flags follow docker's names, shorthands and defaults; positional argument
 //! counts are checked by the commands so they can word errors as docker does.
 
+pub mod build;
 pub mod container;
 pub mod image;
 pub mod registry;
@@ -9,6 +10,7 @@ pub mod system;
 
 use clap::{Parser, Subcommand};
 
+pub use build::*;
 pub use container::*;
 pub use image::*;
 pub use registry::*;
@@ -135,6 +137,9 @@ pub enum Command {
     /// Create a new image from a container's changes
     #[command(override_usage = "berth commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]")]
     Commit(CommitArgs),
+    /// Build an image from a Dockerfile
+    #[command(override_usage = "berth build [OPTIONS] PATH | URL | -")]
+    Build(BuildArgs),
     /// Authenticate to a registry
     #[command(override_usage = "berth login [OPTIONS] [SERVER]")]
     Login(LoginArgs),
@@ -242,6 +247,9 @@ pub enum ContainerCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
+    /// Build an image from a Dockerfile
+    #[command(override_usage = "berth image build [OPTIONS] PATH | URL | -")]
+    Build(Box<BuildArgs>),
     /// List images
     #[command(
         visible_alias = "list",

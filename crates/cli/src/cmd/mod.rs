@@ -3,6 +3,7 @@
 //! prints docker's output.
 
 mod archive;
+mod build;
 mod container;
 mod image;
 mod inspect;
@@ -43,6 +44,7 @@ pub async fn dispatch(ctx: &mut Ctx, cli: Cli) -> Result<(), CliError> {
         Command::Load(a) => archive::load(ctx, a).await,
         Command::Export(a) => archive::export(ctx, a).await,
         Command::Commit(a) => image::commit(ctx, a).await,
+        Command::Build(a) => build::build(ctx, a).await,
         Command::Rename(a) => container::rename(ctx, a).await,
         Command::Diff(a) => container::diff(ctx, a).await,
         Command::Login(a) => registry::login(ctx, a).await,
@@ -71,6 +73,7 @@ pub async fn dispatch(ctx: &mut Ctx, cli: Cli) -> Result<(), CliError> {
         },
         Command::Image { command } => match command {
             None => help(&["image"]),
+            Some(ImageCommand::Build(a)) => build::build(ctx, *a).await,
             Some(ImageCommand::Ls(a)) => image::images(ctx, a, false).await,
             Some(ImageCommand::Rm(a)) => image::rmi(ctx, a).await,
             Some(ImageCommand::Tag(a)) => image::tag(ctx, a).await,
