@@ -638,3 +638,31 @@ fn remote_contexts_build_args_from_the_environment_and_compression() {
         .expect("gzip body");
     assert_eq!(names(&tar).len(), 7);
 }
+
+#[test]
+fn large_contexts_stream_through() {
+    let (host, state, _guard) = serve(Answer::Built);
+    let cfg = tempfile::tempdir().expect("dir");
+    let ctx = tempfile::tempdir().expect("dir");
+    write(ctx.path(), "Dockerfile", "FROM scratch\nCOPY big /\n");
+    // Bigger than the upload channel holds many times over.
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(ctx.path().join("big"), &big).expect("write");
+    let run = berth(
+        &host,
+        cfg.path(),
+        &["build", ctx.path().to_str().expect("utf8")],
+        b"",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let req = build_request(&state);
+    let uploaded = entries(&req.body);
+    assert_eq!(uploaded[1].0, "big");
+    assert!(uploaded[1].4 == big, "contents arrive intact");
+    assert!(
+        run.stdout
+            .starts_with("Sending build context to Docker daemon  3.003MB\r\r\n"),
+        "{}",
+        run.stdout
+    );
+}
