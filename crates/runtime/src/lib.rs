@@ -6,8 +6,8 @@ pub mod client;
 pub mod executor;
 pub mod logfile;
 pub mod proto;
-pub mod shim;
 pub mod rootfs;
+pub mod shim;
 pub mod spec;
 pub mod user;
 

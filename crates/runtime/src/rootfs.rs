@@ -280,6 +280,7 @@ mod tests {
         copy_into(
             &root,
             &src.join("a.txt"),
+            "a.txt",
             "/renamed.txt",
             CopyOptions::default(),
         )
@@ -323,6 +324,7 @@ mod tests {
         copy_into(
             &root,
             &src.join("a.txt"),
+            "a.txt",
             "/usr/local/bin/",
             CopyOptions::default(),
         )

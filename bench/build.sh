@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Build benchmark, berth vs Debian's docker.io (dockerd 20.10, its legacy builder), side by
+# side on this machine. Needs root; installs what is missing from Debian.
+#
+#   bash bench/build.sh                 # RUNS=10 by default
+#
+# The Dockerfile has 6 steps with COPYs of a few MB (busybox base, imported into both):
+#   cold      `build --no-cache`
+#   cached    the same build again, every step from the cache
+#   stages    a two-stage build whose stages are independent, against its slower stage alone
+# Each figure is the median of RUNS runs, driven by the docker CLI (DOCKER_BUILDKIT=0) against
+# each daemon, so the client is the same.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+command -v dockerd >/dev/null && command -v hyperfine >/dev/null || {
+  apt-get update -q && apt-get install -y -q docker.io hyperfine busybox-static
+}
+cargo build --release --locked -p berth >/dev/null
+BERTH=$PWD/target/release/berth
+DOCKER=${DOCKER:-docker}
+RUNS=${RUNS:-10}
+
+work=$(mktemp -d /var/tmp/berth-build-bench.XXXXXX)
+bexec=$(mktemp -d /tmp/bb.XXXXXX)
+dexec=$(mktemp -d /tmp/bd.XXXXXX)
+BSOCK=$bexec/berth.sock
+DSOCK=$dexec/docker.sock
+cleanup() {
+  set +e
+  [ -n "${bpid:-}" ] && kill "$bpid" && wait "$bpid"
+  [ -n "${dpid:-}" ] && kill "$dpid" && wait "$dpid"
+  umount -l "$bexec/berth-shim" 2>/dev/null
+  rm -rf "$work" "$bexec" "$dexec"
+}
+trap cleanup EXIT
+
+echo '{}' > "$work/berth.json"
+$BERTH daemon --data-root "$work/berth" --exec-root "$bexec" --config-file "$work/berth.json" \
+  -H "unix://$BSOCK" 2>"$work/berth.log" & bpid=$!
+dockerd --data-root "$work/docker" --exec-root "$dexec/exec" -H "unix://$DSOCK" \
+  --pidfile "$dexec/docker.pid" --bridge none --iptables=false 2>"$work/docker.log" & dpid=$!
+for _ in $(seq 300); do [ -S "$BSOCK" ] && [ -S "$DSOCK" ] && break; sleep 0.1; done
+
+rootfs=$work/rootfs; mkdir -p "$rootfs"/{bin,etc,tmp}
+cp /bin/busybox "$rootfs/bin/"
+for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$rootfs/bin/$a"; done
+echo 'root:x:0:0:root:/root:/bin/sh' > "$rootfs/etc/passwd"
+tar -C "$rootfs" -c . > "$work/busybox.tar"
+B="env DOCKER_HOST=unix://$BSOCK DOCKER_BUILDKIT=0 $DOCKER"
+D="env DOCKER_HOST=unix://$DSOCK DOCKER_BUILDKIT=0 $DOCKER"
+$B import "$work/busybox.tar" busybox >/dev/null
+$D import "$work/busybox.tar" busybox >/dev/null
+
+ctx=$work/ctx; mkdir -p "$ctx"
+head -c 3000000 /dev/urandom > "$ctx/a.bin"
+head -c 3000000 /dev/urandom > "$ctx/b.bin"
+cat > "$ctx/Dockerfile" <<'EOF'
+FROM busybox
+COPY a.bin /data/a.bin
+RUN md5sum /data/a.bin > /data/sums
+COPY b.bin /data/b.bin
+ENV MODE=bench
+CMD ["cat", "/data/sums"]
+EOF
+stages=$work/stages; mkdir -p "$stages"
+cp "$ctx/a.bin" "$ctx/b.bin" "$stages/"
+cat > "$stages/Dockerfile" <<'EOF'
+FROM busybox AS one
+COPY a.bin /a.bin
+RUN sleep 1 && md5sum /a.bin > /one
+FROM busybox AS two
+COPY b.bin /b.bin
+RUN sleep 1 && md5sum /b.bin > /two
+FROM busybox
+COPY --from=one /one /one
+COPY --from=two /two /two
+EOF
+cat > "$stages/Dockerfile.one" <<'EOF'
+FROM busybox AS one
+COPY a.bin /a.bin
+RUN sleep 1 && md5sum /a.bin > /one
+EOF
+
+q() { echo "bash -c '$1 build -q $2 >/dev/null'"; }
+hyperfine -N --runs "$RUNS" --export-json "$work/cold.json" \
+  -n "berth cold" "$(q "$B" "--no-cache $ctx")" \
+  -n "docker cold" "$(q "$D" "--no-cache $ctx")" >/dev/null
+hyperfine -N --runs "$RUNS" --warmup 1 --export-json "$work/cached.json" \
+  -n "berth cached" "$(q "$B" "$ctx")" \
+  -n "docker cached" "$(q "$D" "$ctx")" >/dev/null
+hyperfine -N --runs 3 --export-json "$work/stages.json" \
+  -n "berth two stages" "$(q "$B" "--no-cache $stages")" \
+  -n "berth slower stage" "$(q "$B" "--no-cache -f $stages/Dockerfile.one $stages")" \
+  -n "docker two stages" "$(q "$D" "--no-cache $stages")" >/dev/null
+
+python3 - "$work" <<'PY'
+import json, sys
+work = sys.argv[1]
+def medians(name):
+    return {r["command"]: r["median"] for r in json.load(open(f"{work}/{name}.json"))["results"]}
+for name in ["cold", "cached"]:
+    m = medians(name)
+    b, d = m[f"berth {name}"], m[f"docker {name}"]
+    print(f"{name:7s} berth {b*1000:8.1f} ms   dockerd {d*1000:8.1f} ms   ({d/b:5.1f}x faster)")
+m = medians("stages")
+print(f"stages  berth {m['berth two stages']*1000:8.1f} ms (slower stage alone {m['berth slower stage']*1000:.1f} ms)"
+      f"   dockerd {m['docker two stages']*1000:8.1f} ms")
+PY
