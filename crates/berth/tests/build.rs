@@ -346,3 +346,57 @@ print("ok")
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn berth_build_cli_with_dockerignore_stdin_and_quiet() {
+    let d = Daemon::start();
+    d.import_busybox("busybox:latest");
+    let dir = context(
+        &d,
+        "cli",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox\nCOPY . /ctx/\nCMD [\"ls\", \"/ctx\"]\n",
+            ),
+            (".dockerignore", "secret*\n!secret-ok\n"),
+            ("kept.txt", "k\n"),
+            ("secret.key", "s\n"),
+            ("secret-ok", "o\n"),
+        ],
+    );
+    let out = d.berth(&["build", "-t", "cli:1", &dir]);
+    ok(&out, "berth build");
+    assert!(
+        out.stdout
+            .contains("Sending build context to Docker daemon"),
+        "{out:?}"
+    );
+    assert!(out.stdout.contains("Successfully tagged cli:1"), "{out:?}");
+    let listing = d.berth(&["run", "--rm", "cli:1"]);
+    let names: Vec<&str> = listing.stdout.lines().collect();
+    assert!(
+        names.contains(&"kept.txt") && names.contains(&"secret-ok"),
+        "{names:?}"
+    );
+    assert!(
+        !names.contains(&"secret.key"),
+        ".dockerignore applied: {names:?}"
+    );
+
+    let quiet = d.berth(&["build", "-q", &dir]);
+    ok(&quiet, "berth build -q");
+    assert!(quiet.stdout.trim().starts_with("sha256:"), "{quiet:?}");
+    assert_eq!(quiet.stdout.lines().count(), 1, "{quiet:?}");
+
+    // A Dockerfile on stdin, with no context.
+    let out = d.berth_stdin(
+        &["build", "-t", "stdin:1", "-"],
+        b"FROM busybox\nRUN echo from-stdin > /s\nCMD [\"cat\", \"/s\"]\n",
+    );
+    ok(&out, "build -");
+    assert_eq!(d.berth(&["run", "--rm", "stdin:1"]).stdout, "from-stdin\n");
+
+    let out = d.berth(&["build", "-f", "Nope", &dir]);
+    assert_ne!(out.code, 0, "{out:?}");
+}

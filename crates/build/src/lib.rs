@@ -48,10 +48,16 @@ pub struct BuildOptions {
     pub auth: RegistryAuth,
 }
 
-/// Where a build is in its steps, for `Step N/M`.
+/// Where a build is in its steps, for `Step N/M` (stages may run at the same time).
 struct Counter {
-    done: usize,
+    done: std::sync::atomic::AtomicUsize,
     total: usize,
+}
+
+impl Counter {
+    fn next(&self) -> usize {
+        self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+    }
 }
 
 pub(crate) struct Out {
@@ -117,8 +123,8 @@ pub async fn build(
         .declare(&df)
         .map_err(|e| EngineError::invalid(e.to_string()))?;
 
-    let mut counter = Counter {
-        done: 0,
+    let counter = Counter {
+        done: Default::default(),
         total: needed
             .iter()
             .map(|&i| 1 + df.stages[i].instructions.len())
@@ -133,9 +139,25 @@ pub async fn build(
         global: &global,
         results: vec![None; df.stages.len()],
     };
-    for &i in &needed {
-        let id = run.stage(i, &mut counter).await?;
-        run.results[i] = Some(id);
+    // Stages whose dependencies are built run together: independent stages take as long as
+    // the slowest of them, not their sum.
+    let mut remaining = needed.clone();
+    while !remaining.is_empty() {
+        let (ready, later): (Vec<usize>, Vec<usize>) = remaining
+            .iter()
+            .partition(|&&i| stage_deps(&df, i).iter().all(|d| run.results[*d].is_some()));
+        if ready.is_empty() {
+            return Err(EngineError::internal("stage dependencies form a cycle"));
+        }
+        let built = {
+            let run = &run;
+            let counter = &counter;
+            futures_util::future::join_all(ready.iter().map(|&i| run.stage(i, counter))).await
+        };
+        for (i, id) in ready.into_iter().zip(built) {
+            run.results[i] = Some(id?);
+        }
+        remaining = later;
     }
     let mut id = run.results[target]
         .clone()
@@ -181,7 +203,23 @@ fn position(df: &Dockerfile, stage: &berth_dockerfile::Stage) -> usize {
         .unwrap_or(0)
 }
 
-/// The target and every stage it builds on (as a base or a `COPY --from` source), in order.
+/// The earlier stages stage `i` builds on: its base and its `COPY --from` sources.
+fn stage_deps(df: &Dockerfile, i: usize) -> Vec<usize> {
+    let Some(stage) = df.stages.get(i) else {
+        return Vec::new();
+    };
+    let mut refs: Vec<String> = vec![stage.base().to_lowercase()];
+    for ins in &stage.instructions {
+        if let berth_dockerfile::Instruction::Copy(c) = &ins.value {
+            if let Some(from) = &c.from {
+                refs.push(from.to_lowercase());
+            }
+        }
+    }
+    refs.iter().filter_map(|r| stage_ref(df, r, i)).collect()
+}
+
+/// The target and every stage it builds on, in order.
 fn needed_stages(df: &Dockerfile, target: usize) -> Vec<usize> {
     let mut need = vec![false; df.stages.len()];
     let mut todo = vec![target];
@@ -190,20 +228,7 @@ fn needed_stages(df: &Dockerfile, target: usize) -> Vec<usize> {
             continue;
         }
         need[i] = true;
-        let stage = &df.stages[i];
-        let mut refs: Vec<String> = vec![stage.base().to_lowercase()];
-        for ins in &stage.instructions {
-            if let berth_dockerfile::Instruction::Copy(c) = &ins.value {
-                if let Some(from) = &c.from {
-                    refs.push(from.to_lowercase());
-                }
-            }
-        }
-        for r in refs {
-            if let Some(j) = stage_ref(df, &r, i) {
-                todo.push(j);
-            }
-        }
+        todo.extend(stage_deps(df, i));
     }
     (0..df.stages.len()).filter(|&i| need[i]).collect()
 }

@@ -80,13 +80,14 @@ fn invalid(e: impl std::fmt::Display) -> EngineError {
 }
 
 impl Run<'_> {
-    pub(crate) async fn stage(&mut self, i: usize, counter: &mut Counter) -> Result<Digest> {
+    pub(crate) async fn stage(&self, i: usize, counter: &Counter) -> Result<Digest> {
         let stage = &self.df.stages[i];
-        counter.done += 1;
         self.out
             .line(format!(
                 "Step {}/{} : {}",
-                counter.done, counter.total, stage.from.original
+                counter.next(),
+                counter.total,
+                stage.from.original
             ))
             .await;
         let from = self
@@ -160,11 +161,12 @@ impl Run<'_> {
         }
 
         for step in &stage.instructions {
-            counter.done += 1;
             self.out
                 .line(format!(
                     "Step {}/{} : {}",
-                    counter.done, counter.total, step.original
+                    counter.next(),
+                    counter.total,
+                    step.original
                 ))
                 .await;
             let ins = scope.evaluate(step).map_err(invalid)?;
@@ -258,6 +260,24 @@ impl Run<'_> {
                     original,
                 )
                 .await?
+            }
+            Instruction::Workdir { path } => {
+                let wd = if path.starts_with('/') {
+                    path.clone()
+                } else {
+                    absolute_dest(path, &st.config.working_dir)
+                        .trim_end_matches('/')
+                        .to_string()
+                };
+                let key = format!("WORKDIR\n{parent_key}\n{wd}");
+                match self.cache_hit(&key).await {
+                    Some(id) => id,
+                    None => {
+                        let id = self.workdir_step(st, &wd, original).await?;
+                        self.engine.build_cache_put(&key, &id)?;
+                        id
+                    }
+                }
             }
             other => {
                 let key = format!("CONFIG\n{parent_key}\n{}", json!(format!("{other:?}")));
@@ -623,6 +643,67 @@ impl Run<'_> {
         Ok(id)
     }
 
+    /// WORKDIR: the directory is created in the image when it is missing (as Docker's
+    /// builder does), in the same step that sets it.
+    async fn workdir_step(&self, st: &mut State, wd: &str, original: &str) -> Result<Digest> {
+        let exists = match &st.image {
+            Some(id) => {
+                let view = self.engine.image_view(id)?;
+                berth_runtime::user::open_in_root(view.path(), wd)
+                    .and_then(|f| f.metadata())
+                    .is_ok_and(|m| m.is_dir())
+            }
+            None => false,
+        };
+        let created_by = format!("/bin/sh -c #(nop) {original}");
+        let change = format!("WORKDIR {wd}");
+        if exists {
+            let wd = wd.to_string();
+            return self.engine.derive_image(
+                st.image.as_ref(),
+                move |c| c.working_dir = wd,
+                StepHistory {
+                    created_by,
+                    created: created_at(&self.opts.build_args),
+                    ..Default::default()
+                },
+            );
+        }
+        let empty = tempfile::tempdir().map_err(|e| EngineError::internal(e.to_string()))?;
+        let cid = self.scratch_container(st, vec!["/bin/sh".into()]).await?;
+        let made = self
+            .engine
+            .copy_into_container(
+                &cid,
+                vec![(empty.path().to_path_buf(), String::new())],
+                wd.to_string(),
+                CopyOptions::default(),
+            )
+            .await;
+        let id = match made {
+            Ok(_) => {
+                self.engine
+                    .commit_container(
+                        &cid,
+                        CommitOptions {
+                            created_by: Some(created_by),
+                            keep_image_config: true,
+                            changes: vec![change],
+                            mtime_clamp: source_date_epoch(&self.opts.build_args),
+                            created: created_at(&self.opts.build_args),
+                            ..Default::default()
+                        },
+                    )
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        let removed = self.engine.remove_container(&cid, true, true).await;
+        let id = id?;
+        removed?;
+        Ok(id)
+    }
+
     /// The image an earlier stage produced, looked up by name or index.
     async fn stage_image(&self, f: &str) -> Result<Digest> {
         let lower = f.to_lowercase();
@@ -793,16 +874,6 @@ fn config_edit(
                 .collect();
             Box::new(move |c| c.env = env)
         }
-        Instruction::Workdir { path } => {
-            let wd = if path.starts_with('/') {
-                path
-            } else {
-                absolute_dest(&path, &st.config.working_dir)
-                    .trim_end_matches('/')
-                    .to_string()
-            };
-            Box::new(move |c| c.working_dir = wd)
-        }
         Instruction::Expose { ports } => Box::new(move |c| {
             for p in ports {
                 let p = if p.contains('/') {
@@ -881,6 +952,9 @@ fn config_edit(
         Instruction::Arg { .. }
         | Instruction::Run(_)
         | Instruction::Copy(_)
-        | Instruction::Add(_) => return Err(EngineError::internal("not a config instruction")),
+        | Instruction::Add(_)
+        | Instruction::Workdir { .. } => {
+            return Err(EngineError::internal("not a config instruction"))
+        }
     })
 }
