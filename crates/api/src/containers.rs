@@ -45,8 +45,20 @@ pub(crate) fn routes() -> Router<Engine> {
         .route("/containers/{id}/resize", post(resize))
         .route("/containers/{id}/export", get(export))
         .route("/containers/{id}/rename", post(rename))
+        .route("/containers/{id}/pause", post(pause))
+        .route("/containers/{id}/unpause", post(unpause))
         .route("/containers/{id}/changes", get(changes))
         .route("/containers/prune", post(prune))
+}
+
+async fn pause(State(engine): State<Engine>, Path(id): Path<String>) -> ApiResult {
+    engine.pause_container(&id).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+async fn unpause(State(engine): State<Engine>, Path(id): Path<String>) -> ApiResult {
+    engine.unpause_container(&id).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
 }
 
 async fn rename(State(engine): State<Engine>, Path(id): Path<String>, q: Query) -> ApiResult {

@@ -63,6 +63,8 @@ async fn commit(State(engine): State<Engine>, q: Query, body: Bytes) -> ApiResul
         author: q.get("author").unwrap_or("").to_string(),
         changes: q.all("changes").into_iter().map(str::to_string).collect(),
         config,
+        // dockerd pauses unless told not to.
+        pause: q.get("pause").is_none_or(crate::query::parse_bool),
         ..Default::default()
     };
     let id = engine.commit_container(container, opts).await?;

@@ -115,3 +115,75 @@ fn prune_removes_stopped_containers_only() {
         "alive\n"
     );
 }
+
+#[test]
+fn pause_freezes_and_unpause_thaws() {
+    let d = Daemon::start();
+    d.import_busybox("busybox:latest");
+    ok(
+        &d.berth(&[
+            "run",
+            "-d",
+            "--name",
+            "ticker",
+            "busybox",
+            "sh",
+            "-c",
+            "while true; do date +%s%N >> /tmp/ticks; sleep 0.05; done",
+        ]),
+        "run -d",
+    );
+    ok(&d.berth(&["pause", "ticker"]), "pause");
+    let status = d.berth(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.Paused}}",
+        "ticker",
+    ]);
+    assert_eq!(status.stdout.trim(), "paused true", "{status:?}");
+    let ps = d.docker(&["ps", "--format", "{{.Status}}"]);
+    assert!(ps.stdout.contains("(Paused)"), "{ps:?}");
+    let again = d.docker(&["pause", "ticker"]);
+    assert_ne!(again.code, 0, "{again:?}");
+    assert!(again.stderr.contains("is already paused"), "{again:?}");
+    // A frozen container makes no progress: its log of ticks stops growing.
+    let size = |d: &Daemon| {
+        let dir = d.data_root().join("snapshots");
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "cat {}/*/upper/tmp/ticks 2>/dev/null | wc -l",
+                dir.display()
+            ))
+            .output()
+            .expect("sh");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<u64>()
+            .unwrap_or(0)
+    };
+    let frozen = size(&d);
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    assert_eq!(size(&d), frozen, "no ticks while paused");
+    // commit of a paused container works, and leaves it paused.
+    ok(
+        &d.berth(&["commit", "ticker", "ticks:1"]),
+        "commit while paused",
+    );
+    ok(&d.docker(&["unpause", "ticker"]), "unpause");
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    assert!(size(&d) > frozen, "ticks again after unpause");
+    assert_ne!(
+        d.berth(&["unpause", "ticker"]).code,
+        0,
+        "not paused any more"
+    );
+    // Stopping a paused container works (it is thawed first).
+    ok(&d.berth(&["pause", "ticker"]), "pause again");
+    ok(
+        &d.berth(&["stop", "-t", "1", "ticker"]),
+        "stop while paused",
+    );
+    let status = d.berth(&["inspect", "-f", "{{.State.Status}}", "ticker"]);
+    assert_eq!(status.stdout.trim(), "exited", "{status:?}");
+}

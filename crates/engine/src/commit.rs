@@ -43,6 +43,9 @@ pub struct CommitOptions {
     pub keep_image_config: bool,
     /// The creation time to record (SOURCE_DATE_EPOCH); now when absent.
     pub created: Option<chrono::DateTime<Utc>>,
+    /// Freeze a running container while its changes are read (`docker commit`'s default),
+    /// so that the layer is a consistent snapshot.
+    pub pause: bool,
 }
 
 /// Docker's layer media types inside the OCI manifest commit writes: same bytes, OCI names.
@@ -103,15 +106,23 @@ impl Engine {
                 .map(std::path::PathBuf::from)
                 .collect(),
         };
+        let freeze = opts.pause && c.state.status == crate::types::Status::Running;
+        if freeze {
+            self.set_frozen(&c.id, true).await?;
+        }
         let lease = self.lease();
         let engine = self.clone();
         let parent_top = parent.top_layer();
-        let (layer, lease) = tokio::task::spawn_blocking(move || {
+        let layer = tokio::task::spawn_blocking(move || {
             let layer = engine.diff_layer(&upper, parent_top, diff_opts, &lease);
             (layer, lease)
         })
         .await
-        .map_err(|e| EngineError::internal(format!("commit task: {e}")))?;
+        .map_err(|e| EngineError::internal(format!("commit task: {e}")));
+        if freeze {
+            self.set_frozen(&c.id, false).await?;
+        }
+        let (layer, lease) = layer?;
         let layer = layer?;
 
         let now = opts.created.unwrap_or_else(Utc::now);

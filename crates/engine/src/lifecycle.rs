@@ -262,7 +262,7 @@ impl Engine {
                     || o == "no-new-privileges=true"
             }),
             mounts,
-            cgroups_path: format!("/berth/{}", c.id),
+            cgroups_path: crate::manage::cgroups_path(&c.id),
             resources: Resources {
                 memory: c.host_config.memory,
                 memory_swap: c.host_config.memory_swap,
@@ -451,6 +451,9 @@ impl Engine {
     }
 
     pub(crate) async fn kill_and_wait(&self, id: &str, live: &Arc<Mutex<Live>>) -> Result<()> {
+        if self.inspect_container(id)?.state.status == crate::types::Status::Paused {
+            self.thaw(id).await?;
+        }
         let rx = self.exit_waiter(live);
         if let Some(shim) = self.shim_of(live) {
             let _ = shim.kill(libc::SIGKILL).await;
@@ -486,6 +489,9 @@ impl Engine {
         let c = self.inspect_container(id)?;
         if !c.state.is_running() {
             return Err(EngineError::not_modified());
+        }
+        if c.state.status == crate::types::Status::Paused {
+            self.thaw(id).await?;
         }
         let sig = parse_signal(
             signal
@@ -542,6 +548,10 @@ impl Engine {
                 .filter(|s| !s.is_empty())
                 .unwrap_or("SIGKILL"),
         )?;
+        if c.state.status == crate::types::Status::Paused {
+            // A frozen process acts on no signal; Docker thaws a paused container it kills.
+            self.thaw(&id).await?;
+        }
         let shim = self.shim_of(&live);
         match (c.state.is_running(), shim) {
             (true, Some(shim)) => {

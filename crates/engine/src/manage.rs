@@ -28,7 +28,71 @@ pub struct PruneReport {
     pub space_reclaimed: u64,
 }
 
+/// The cgroup the runtime gives container `id` (see `lifecycle`'s spec input).
+pub(crate) fn cgroups_path(id: &str) -> String {
+    format!("/berth/{id}")
+}
+
 impl Engine {
+    /// `docker pause`: freezes every process of the container.
+    pub async fn pause_container(&self, id: &str) -> Result<()> {
+        let (id, op, _live) = self.lookup(id)?;
+        let _guard = op.lock().await;
+        let c = self.inspect_container(&id)?;
+        match c.state.status {
+            crate::types::Status::Running => {}
+            crate::types::Status::Paused => {
+                return Err(EngineError::conflict(format!(
+                    "Container {id} is already paused"
+                )))
+            }
+            _ => {
+                return Err(EngineError::conflict(format!(
+                    "Container {id} is not running"
+                )))
+            }
+        }
+        self.set_frozen(&id, true).await?;
+        self.update_container(&id, |c| c.state.status = crate::types::Status::Paused)
+    }
+
+    /// `docker unpause`.
+    pub async fn unpause_container(&self, id: &str) -> Result<()> {
+        let (id, op, _live) = self.lookup(id)?;
+        let _guard = op.lock().await;
+        let c = self.inspect_container(&id)?;
+        if c.state.status != crate::types::Status::Paused {
+            return Err(EngineError::conflict(format!(
+                "Container {id} is not paused"
+            )));
+        }
+        self.thaw(&id).await
+    }
+
+    /// Thaws a paused container and records it running again (before a stop or kill, whose
+    /// signals a frozen process would not act on).
+    pub(crate) async fn thaw(&self, id: &str) -> Result<()> {
+        self.set_frozen(id, false).await?;
+        self.update_container(id, |c| {
+            if c.state.status == crate::types::Status::Paused {
+                c.state.status = crate::types::Status::Running;
+            }
+        })
+    }
+
+    pub(crate) async fn set_frozen(&self, id: &str, frozen: bool) -> Result<()> {
+        let path = cgroups_path(id);
+        tokio::task::spawn_blocking(move || berth_runtime::freezer::set_frozen(&path, frozen))
+            .await
+            .map_err(|e| EngineError::internal(format!("freezer task: {e}")))?
+            .map_err(|e| {
+                EngineError::internal(format!(
+                    "{} container {id}: {e}",
+                    if frozen { "pause" } else { "unpause" }
+                ))
+            })
+    }
+
     /// Docker's rename: a name free for the taking, and never the same name again.
     pub fn rename_container(&self, id: &str, new_name: &str) -> Result<()> {
         let new_name = new_name.trim_start_matches('/');

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod executor;
+pub mod freezer;
 pub mod logfile;
 pub mod proto;
 pub mod rootfs;

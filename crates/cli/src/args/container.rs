@@ -257,6 +257,12 @@ pub struct KillArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct PauseArgs {
+    #[arg(value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct RenameArgs {
     #[arg(value_name = "CONTAINER")]
     pub args: Vec<String>,

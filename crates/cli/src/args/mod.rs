@@ -89,6 +89,12 @@ pub enum Command {
     /// Rename a container
     #[command(override_usage = "berth rename CONTAINER NEW_NAME")]
     Rename(RenameArgs),
+    /// Pause all processes within one or more containers
+    #[command(override_usage = "berth pause CONTAINER [CONTAINER...]")]
+    Pause(PauseArgs),
+    /// Unpause all processes within one or more containers
+    #[command(override_usage = "berth unpause CONTAINER [CONTAINER...]")]
+    Unpause(PauseArgs),
     /// Inspect changes to files or directories on a container's filesystem
     #[command(override_usage = "berth diff CONTAINER")]
     Diff(DiffArgs),
@@ -219,6 +225,12 @@ pub enum ContainerCommand {
     /// Rename a container
     #[command(override_usage = "berth container rename CONTAINER NEW_NAME")]
     Rename(RenameArgs),
+    /// Pause all processes within one or more containers
+    #[command(override_usage = "berth container pause CONTAINER [CONTAINER...]")]
+    Pause(PauseArgs),
+    /// Unpause all processes within one or more containers
+    #[command(override_usage = "berth container unpause CONTAINER [CONTAINER...]")]
+    Unpause(PauseArgs),
     /// Inspect changes to files or directories on a container's filesystem
     #[command(override_usage = "berth container diff CONTAINER")]
     Diff(DiffArgs),

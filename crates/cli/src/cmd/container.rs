@@ -8,7 +8,8 @@ use serde_json::Value as Json;
 
 use super::seg;
 use crate::args::{
-    DiffArgs, KillArgs, LogsArgs, PruneArgs, PsArgs, RenameArgs, RmArgs, StopArgs, WaitArgs,
+    DiffArgs, KillArgs, LogsArgs, PauseArgs, PruneArgs, PsArgs, RenameArgs, RmArgs, StopArgs,
+    WaitArgs,
 };
 use crate::client::{empty_body, Query};
 use crate::error::{self, CliError};
@@ -96,6 +97,25 @@ pub async fn kill(ctx: &mut Ctx, a: KillArgs) -> Result<(), CliError> {
     }))
     .await;
     report_each(&a.containers, results)
+}
+
+/// `pause`/`unpause`: each container in turn, its name printed when done, errors at the end
+/// (docker/cli's loop).
+pub async fn pause(ctx: &mut Ctx, a: PauseArgs, pause: bool) -> Result<(), CliError> {
+    ctx.require_min_args(a.containers.len(), 1)?;
+    let client = ctx.client().await?;
+    let verb = if pause { "pause" } else { "unpause" };
+    let mut errors = Vec::new();
+    for name in &a.containers {
+        match client
+            .post(&format!("/containers/{}/{verb}", seg(name)), None)
+            .await
+        {
+            Ok(_) => output::outln(name),
+            Err(e) => errors.push(CliError::from(e)),
+        }
+    }
+    error::join(errors)
 }
 
 pub async fn rename(ctx: &mut Ctx, a: RenameArgs) -> Result<(), CliError> {
