@@ -209,7 +209,7 @@ fn multi_stage_target_and_copy_from() {
         "multi",
         &[(
             "Dockerfile",
-            "FROM busybox AS build\nRUN echo artifact > /out.bin\n\nFROM busybox AS broken\nRUN exit 9\n\nFROM busybox AS final\nCOPY --from=build /out.bin /app/out.bin\nCMD [\"cat\", \"/app/out.bin\"]\n\nFROM busybox AS unused\nRUN exit 3\n",
+            "FROM --platform=$BUILDPLATFORM busybox AS build\nRUN echo artifact > /out.bin\n\nFROM busybox AS broken\nRUN exit 9\n\nFROM busybox AS final\nCOPY --from=build /out.bin /app/out.bin\nCMD [\"cat\", \"/app/out.bin\"]\n\nFROM busybox AS unused\nRUN exit 3\n",
         )],
     );
     let out = docker_build(&d, &["--target", "final", "-t", "multi:1", &dir]);

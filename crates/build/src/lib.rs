@@ -249,25 +249,29 @@ pub(crate) fn host_arch() -> &'static str {
     }
 }
 
-/// Pulls `name` when it is missing (or always with `--pull`), with the pull's progress in the
-/// build's stream; returns the image ID.
+/// Pulls `name` when it is missing, when it is not for `platform` (`FROM --platform`), or
+/// always with `--pull`, with the pull's progress in the build's stream; returns the image ID.
 pub(crate) async fn base_image(
     engine: &Engine,
     name: &str,
+    platform: Option<&str>,
     pull: bool,
     auth: &RegistryAuth,
     sink: &ProgressSink,
 ) -> Result<Digest> {
     if !pull {
         if let Ok(img) = engine.inspect_image(name) {
-            return Ok(img.id);
+            let wanted_arch = platform.and_then(|p| p.split('/').nth(1));
+            if wanted_arch.is_none_or(|a| a == img.architecture) {
+                return Ok(img.id);
+            }
         }
     }
     engine
         .pull_image(
             name,
             PullOptions {
-                platform: None,
+                platform: platform.map(str::to_string),
                 auth: auth.clone(),
             },
             sink.clone(),

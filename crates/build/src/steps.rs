@@ -103,6 +103,7 @@ impl Run<'_> {
                 base_image(
                     self.engine,
                     &from.image,
+                    from.platform.as_deref().filter(|p| !p.is_empty()),
                     self.opts.pull,
                     &self.opts.auth,
                     &self.out.sink,
@@ -501,7 +502,8 @@ impl Run<'_> {
                 let id = match idx {
                     Some(_) => self.stage_image(f).await?,
                     None => {
-                        base_image(self.engine, f, false, &self.opts.auth, &self.out.sink).await?
+                        base_image(self.engine, f, None, false, &self.opts.auth, &self.out.sink)
+                            .await?
                     }
                 };
                 Some(self.engine.image_view(&id)?)
