@@ -22,6 +22,7 @@ mod registry;
 mod server;
 mod stream;
 mod system;
+mod volumes;
 
 pub use error::ApiError;
 pub use server::{router, serve, ApiVersion};

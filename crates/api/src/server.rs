@@ -29,7 +29,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::error::{ApiError, ApiResult};
-use crate::{build, containers, images, registry, system, API_VERSION, MIN_API_VERSION};
+use crate::{build, containers, images, registry, system, volumes, API_VERSION, MIN_API_VERSION};
 
 /// How long connections get to finish their requests after shutdown is signalled. Streams that
 /// never end on their own (`logs -f`, hijacked attach) are cut after this.
@@ -201,6 +201,7 @@ pub fn router(engine: Engine) -> Router {
         .merge(images::routes())
         .merge(registry::routes())
         .merge(build::routes())
+        .merge(volumes::routes())
         .with_state(engine);
     with_edge(routes)
 }

@@ -610,7 +610,16 @@ impl Run<'_> {
             .collect();
         let copied = self
             .engine
-            .copy_into_container(&cid, sources, dest.clone(), CopyOptions { owner, mode })
+            .copy_into_container(
+                &cid,
+                sources,
+                dest.clone(),
+                CopyOptions {
+                    owner,
+                    mode,
+                    preserve: false,
+                },
+            )
             .await;
         let id = match copied {
             Ok(_) => {

@@ -264,6 +264,7 @@ impl Engine {
                 .snapshots
                 .prepare(&id, lowers)
                 .ctx(|| format!("prepare filesystem of {id}"))?;
+            let mounts = self.resolve_mounts(&host_config.binds, &config.volumes, &image.id)?;
             let mut graph = std::collections::BTreeMap::new();
             graph.insert("UpperDir".to_string(), snap.upper.display().to_string());
             graph.insert("WorkDir".to_string(), snap.work.display().to_string());
@@ -287,6 +288,7 @@ impl Engine {
                 platform: "linux".into(),
                 driver: "overlay2".into(),
                 graph_driver: graph,
+                mounts,
             };
             // The record is the commit point: without it the directory is garbage at restart.
             self.save_container(&c)?;
@@ -397,7 +399,7 @@ impl Engine {
         Ok(lock(&self.inner.containers).resolve(id)?.c.clone())
     }
 
-    pub async fn remove_container(&self, id: &str, force: bool, _volumes: bool) -> Result<()> {
+    pub async fn remove_container(&self, id: &str, force: bool, volumes: bool) -> Result<()> {
         let (id, op, live) = self.lookup(id)?;
         let _guard = op.lock().await;
         let c = self.inspect_container(&id)?;
@@ -410,7 +412,11 @@ impl Engine {
             }
             self.kill_and_wait(&id, &live).await?;
         }
-        self.remove_stopped(&id).await
+        self.remove_stopped(&id).await?;
+        if volumes {
+            self.remove_anonymous_volumes(&c.mounts);
+        }
+        Ok(())
     }
 
     /// Deletes a stopped container: filesystem, record, name; then wakes removal waiters.

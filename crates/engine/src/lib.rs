@@ -24,6 +24,7 @@ mod push;
 mod registry;
 mod system;
 pub mod types;
+mod volumes;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -41,6 +42,7 @@ pub use imageconfig::RunConfig;
 pub use manage::{Change, ChangeKind, PruneReport};
 pub use progress::ProgressSink;
 use types::*;
+pub use volumes::VolumePrune;
 
 /// Static configuration of an engine instance (from flags and daemon.json).
 #[derive(Debug, Clone)]
@@ -76,6 +78,8 @@ pub(crate) struct Inner {
     engine_id: String,
     registry: berth_distribution::Registry,
     leases: Arc<Mutex<leases::Leases>>,
+    /// Serialises volume creation, so that two containers naming a new volume share it.
+    volumes_lock: Mutex<()>,
 }
 
 /// Locks a std mutex, recovering from poisoning: a panic elsewhere must not wedge the daemon,
@@ -125,8 +129,10 @@ impl Engine {
                 engine_id,
                 registry,
                 leases: Arc::default(),
+                volumes_lock: Mutex::new(()),
             }),
         };
+        engine.open_volumes()?;
         engine.restore().await;
         Ok(engine)
     }

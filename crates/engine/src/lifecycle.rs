@@ -236,6 +236,13 @@ impl Engine {
         if network == NetworkNamespace::Host {
             mounts.retain(|m| m.destination != "/etc/hostname");
         }
+        for m in &c.mounts {
+            mounts.push(BindMount {
+                source: std::path::PathBuf::from(&m.source),
+                destination: m.destination.clone(),
+                readonly: !m.rw,
+            });
+        }
         let mut argv = vec![c.path.clone()];
         argv.extend(c.args.iter().cloned());
         let input = SpecInput {
@@ -426,13 +433,15 @@ impl Engine {
             let id = id.to_string();
             tokio::spawn(async move {
                 let _guard = op.lock().await;
-                let still_stopped = engine
+                let stopped = engine
                     .inspect_container(&id)
-                    .map(|c| !c.state.is_running())
-                    .unwrap_or(false);
-                if still_stopped {
-                    if let Err(e) = engine.remove_stopped(&id).await {
-                        tracing::warn!(id, error = %e, "auto-remove");
+                    .ok()
+                    .filter(|c| !c.state.is_running());
+                if let Some(c) = stopped {
+                    match engine.remove_stopped(&id).await {
+                        // `--rm` takes the container's anonymous volumes along, as Docker does.
+                        Ok(()) => engine.remove_anonymous_volumes(&c.mounts),
+                        Err(e) => tracing::warn!(id, error = %e, "auto-remove"),
                     }
                 }
             });

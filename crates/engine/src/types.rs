@@ -171,6 +171,9 @@ pub struct Container {
     /// overlay paths, for GraphDriver.Data in inspect.
     #[serde(default)]
     pub graph_driver: BTreeMap<String, String>,
+    /// Binds and volumes, resolved at create.
+    #[serde(default)]
+    pub mounts: Vec<MountPoint>,
 }
 
 /// Which exit `wait` waits for (Docker's `condition` parameter).
@@ -434,4 +437,33 @@ pub struct SearchHit {
     pub star_count: u64,
     pub is_official: bool,
     pub is_automated: bool,
+}
+
+/// A bind or volume mounted into a container (Docker's `MountPoint`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MountPoint {
+    /// `bind` or `volume`.
+    pub kind: String,
+    /// The volume's name; empty for binds.
+    pub name: String,
+    /// The host path mounted.
+    pub source: String,
+    pub destination: String,
+    pub rw: bool,
+    /// The options as given (`ro`, `z`, `nocopy`, …).
+    pub mode: String,
+    pub propagation: String,
+}
+
+/// A local volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    pub name: String,
+    pub driver: String,
+    pub mountpoint: String,
+    pub created_at: DateTime<Utc>,
+    pub labels: BTreeMap<String, String>,
+    pub options: BTreeMap<String, String>,
+    /// Made for a container's `-v /path` or an image VOLUME, not by name.
+    pub anonymous: bool,
 }

@@ -23,6 +23,9 @@ pub struct CopyOptions {
     pub owner: (u32, u32),
     /// `--chmod`: replaces the mode of every copied file and directory.
     pub mode: Option<u32>,
+    /// Keep each entry's own owner (and, for a directory copied to `/`, give the root its
+    /// owner and mode): a volume's copy-up, not a COPY.
+    pub preserve: bool,
 }
 
 /// Copies `src` (a file, symlink or directory on the host) to `dest` inside `root`, with
@@ -45,6 +48,14 @@ pub fn copy_into(
     let mut n = 0;
     if meta.is_dir() {
         mkdir_all(root, &dest, opts)?;
+        if opts.preserve {
+            let dir = open_in_root_flags(root, &dest, libc::O_RDONLY | libc::O_DIRECTORY)?;
+            set_owner_mode(
+                dir.as_raw_fd(),
+                (meta.uid(), meta.gid()),
+                meta.permissions().mode() & 0o7777,
+            )?;
+        }
         copy_dir_contents(root, src, &dest, opts, &mut n)?;
         return Ok(n);
     }
@@ -134,6 +145,14 @@ fn copy_entry(
     let leaf = leaf_of(target)?;
     let ft = meta.file_type();
     let mode = opts.mode.unwrap_or(meta.permissions().mode() & 0o7777);
+    let opts = if opts.preserve {
+        CopyOptions {
+            owner: (meta.uid(), meta.gid()),
+            ..opts
+        }
+    } else {
+        opts
+    };
     if !(ft.is_dir() || ft.is_symlink() || ft.is_file()) {
         // Devices, fifos and sockets in a build context are not copied (Docker skips them).
         return Ok(());
@@ -300,6 +319,7 @@ mod tests {
         let opts = CopyOptions {
             owner: (1000, 1000),
             mode: Some(0o640),
+            preserve: false,
         };
         copy_into(&root, &src, "src", "/dst", opts).expect("dir");
         assert_eq!(fs::read(root.join("dst/sub/b.txt")).expect("read"), b"b");
@@ -307,6 +327,17 @@ mod tests {
         assert_eq!(link, Path::new("a.txt"));
         let meta = fs::metadata(root.join("dst/a.txt")).expect("meta");
         assert_eq!((meta.uid(), meta.mode() & 0o777), (1000, 0o640));
+        // A volume's copy-up keeps owners and modes, the root's included.
+        let vol = root.join("vol");
+        fs::create_dir_all(&vol).expect("mkdir");
+        std::os::unix::fs::chown(src.join("sub"), Some(7), Some(8)).expect("chown");
+        let keep = CopyOptions {
+            preserve: true,
+            ..Default::default()
+        };
+        copy_into(&vol, &src, "", "/", keep).expect("copy-up");
+        let meta = fs::metadata(vol.join("sub")).expect("meta");
+        assert_eq!((meta.uid(), meta.gid()), (7, 8));
     }
 
     #[test]

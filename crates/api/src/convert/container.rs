@@ -108,8 +108,27 @@ pub fn summary(c: &Container, image: String, now: DateTime<Utc>) -> ContainerSum
         network_settings: Some(ContainerSummaryNetworkSettings {
             networks: Some(HashMap::new()),
         }),
-        mounts: Some(Vec::new()),
+        mounts: Some(c.mounts.iter().map(mount_to_wire).collect()),
         ..Default::default()
+    }
+}
+
+/// A mount as `docker inspect` shows it: volumes carry their driver, binds their propagation.
+pub fn mount_to_wire(m: &berth_engine::types::MountPoint) -> wire::MountPoint {
+    let volume = m.kind == "volume";
+    wire::MountPoint {
+        typ: Some(m.kind.clone()),
+        name: volume.then(|| m.name.clone()),
+        source: Some(m.source.clone()),
+        destination: Some(m.destination.clone()),
+        driver: volume.then(|| "local".to_string()),
+        mode: Some(m.mode.clone()),
+        rw: Some(m.rw),
+        propagation: Some(if volume || !m.propagation.is_empty() {
+            m.propagation.clone()
+        } else {
+            "rprivate".into()
+        }),
     }
 }
 
@@ -261,7 +280,7 @@ pub fn inspect(c: &Container) -> Result<Value, ApiError> {
             name: non_empty_or(&c.driver, "overlay2"),
             data: hash_map(&c.graph_driver),
         }),
-        mounts: Some(Vec::new()),
+        mounts: Some(c.mounts.iter().map(mount_to_wire).collect()),
         config: Some(config_to_wire(&c.config)),
         network_settings: Some(NetworkSettings {
             sandbox_id: Some(String::new()),

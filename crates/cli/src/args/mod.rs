@@ -7,6 +7,7 @@ pub mod container;
 pub mod image;
 pub mod registry;
 pub mod system;
+pub mod volume;
 
 use clap::{Parser, Subcommand};
 
@@ -15,6 +16,7 @@ pub use container::*;
 pub use image::*;
 pub use registry::*;
 pub use system::*;
+pub use volume::*;
 
 /// The default daemon address.
 pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
@@ -178,6 +180,15 @@ pub enum Command {
     Image {
         #[command(subcommand)]
         command: Option<ImageCommand>,
+    },
+    /// Manage volumes
+    #[command(
+        override_usage = "berth volume COMMAND",
+        subcommand_value_name = "COMMAND"
+    )]
+    Volume {
+        #[command(subcommand)]
+        command: Option<VolumeCommand>,
     },
     /// Manage berth
     #[command(

@@ -73,7 +73,7 @@ impl Inspector {
 }
 
 /// Inspects each reference with `get`, prints, and fails with the joined errors.
-async fn run_inspect<F, Fut>(
+pub(crate) async fn run_inspect<F, Fut>(
     names: &[String],
     format: Option<&str>,
     mut get: F,
@@ -98,7 +98,7 @@ where
     error::join(errors)
 }
 
-async fn get_raw(client: &Client, path: &str) -> Result<String, ApiError> {
+pub(crate) async fn get_raw(client: &Client, path: &str) -> Result<String, ApiError> {
     let bytes = client.get_bytes(path).await?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }

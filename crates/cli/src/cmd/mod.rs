@@ -11,6 +11,7 @@ mod progress;
 mod registry;
 mod run;
 mod system;
+mod volume;
 
 use crate::args::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
 use crate::error::CliError;
@@ -74,6 +75,10 @@ pub async fn dispatch(ctx: &mut Ctx, cli: Cli) -> Result<(), CliError> {
             Some(ContainerCommand::Unpause(a)) => container::pause(ctx, a, false).await,
             Some(ContainerCommand::Diff(a)) => container::diff(ctx, a).await,
             Some(ContainerCommand::Prune(a)) => container::prune(ctx, a).await,
+        },
+        Command::Volume { command } => match command {
+            None => help(&["volume"]),
+            Some(c) => volume::run(ctx, c).await,
         },
         Command::Image { command } => match command {
             None => help(&["image"]),
