@@ -200,3 +200,83 @@ fn anonymous_volumes_and_volume_commands() {
     );
     assert!(d.berth(&["volume", "ls", "-q"]).stdout.trim().is_empty());
 }
+
+#[test]
+fn mount_flag_tmpfs_volumes_from_and_masking() {
+    let d = Daemon::start();
+    d.import_busybox("busybox:latest");
+    let app = d.root.path().join("app");
+    std::fs::create_dir_all(app.join("node_modules")).expect("mkdir");
+    std::fs::write(app.join("index.js"), "code\n").expect("write");
+    std::fs::write(app.join("node_modules/host-only"), "x\n").expect("write");
+
+    // --mount type=bind wants the source to exist (unlike -v).
+    let missing = d.root.path().join("nope");
+    let spec = format!("type=bind,source={},target=/x", missing.display());
+    let out = d.berth(&["run", "--rm", "--mount", &spec, "busybox", "true"]);
+    assert_eq!(out.code, 125, "{out:?}");
+    assert!(
+        out.stderr.contains("bind source path does not exist"),
+        "{out:?}"
+    );
+    assert!(!missing.exists());
+
+    // An anonymous volume over a subdirectory of a bind masks the host's copy.
+    let bind = format!("type=bind,source={},target=/app,readonly", app.display());
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "--mount",
+        &bind,
+        "-v",
+        "/app/node_modules",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /app/index.js; ls /app/node_modules | wc -l",
+    ]);
+    assert_eq!(out.stdout, "code\n0\n", "{out:?}");
+
+    // tmpfs from both flags, with options.
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--tmpfs",
+        "/run:size=1m",
+        "--mount",
+        "type=tmpfs,target=/cache,tmpfs-size=2m",
+        "busybox",
+        "sh",
+        "-c",
+        "grep -E ' /(run|cache) ' /proc/mounts | cut -d' ' -f2,3 | sort",
+    ]);
+    assert_eq!(out.stdout, "/cache tmpfs\n/run tmpfs\n", "{out:?}");
+
+    // --mount type=volume by name, then --volumes-from shares it read-only.
+    ok(
+        &d.berth(&[
+            "run",
+            "--name",
+            "owner",
+            "--mount",
+            "type=volume,source=shared,target=/shared",
+            "busybox",
+            "sh",
+            "-c",
+            "echo hi > /shared/f",
+        ]),
+        "owner",
+    );
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "--volumes-from",
+        "owner:ro",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /shared/f; echo x > /shared/g",
+    ]);
+    assert_eq!(out.stdout, "hi\n", "{out:?}");
+    assert_ne!(out.code, 0, "read-only through --volumes-from: {out:?}");
+}

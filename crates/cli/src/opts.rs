@@ -133,6 +133,28 @@ pub fn build(
     if !binds.is_empty() {
         host.insert("Binds".into(), json!(binds));
     }
+    if !flags.mount.is_empty() {
+        let mounts = flags
+            .mount
+            .iter()
+            .map(|m| parse_mount(m))
+            .collect::<Result<Vec<_>, _>>()?;
+        host.insert("Mounts".into(), json!(mounts));
+    }
+    if !flags.tmpfs.is_empty() {
+        let t: Map<String, Value> = flags
+            .tmpfs
+            .iter()
+            .map(|t| match t.split_once(':') {
+                Some((d, o)) => (d.to_string(), json!(o)),
+                None => (t.clone(), json!("")),
+            })
+            .collect();
+        host.insert("Tmpfs".into(), Value::Object(t));
+    }
+    if !flags.volumes_from.is_empty() {
+        host.insert("VolumesFrom".into(), json!(flags.volumes_from));
+    }
     if !flags.cap_add.is_empty() {
         host.insert("CapAdd".into(), json!(flags.cap_add));
     }
@@ -244,7 +266,79 @@ fn parse_kv_text(
     Ok(out)
 }
 
-/// Splits `-v` values into bind mounts (`src:dst[:opts]`) and anonymous volumes (`/dst`).
+/// docker/cli's `--mount` CSV: `type=bind,source=/a,target=/b,readonly,…` as an API `Mount`.
+fn parse_mount(spec: &str) -> Result<Value, String> {
+    let mut m = Map::new();
+    let mut kind = "volume".to_string();
+    let mut bind = Map::new();
+    let mut volume = Map::new();
+    let mut tmpfs = Map::new();
+    for field in spec.split(',').filter(|f| !f.is_empty()) {
+        let (k, v) = match field.split_once('=') {
+            Some((k, v)) => (k.trim().to_lowercase(), Some(v.trim().to_string())),
+            None => (field.trim().to_lowercase(), None),
+        };
+        let flag = |v: &Option<String>| -> Result<bool, String> {
+            match v.as_deref() {
+                None | Some("1") | Some("true") => Ok(true),
+                Some("0") | Some("false") => Ok(false),
+                Some(other) => Err(format!("invalid value for {k}: {other}")),
+            }
+        };
+        let value = || {
+            v.clone()
+                .ok_or_else(|| format!("invalid field '{field}' must be a key=value pair"))
+        };
+        match k.as_str() {
+            "type" => kind = value()?,
+            "source" | "src" => {
+                m.insert("Source".into(), json!(value()?));
+            }
+            "target" | "destination" | "dst" => {
+                m.insert("Target".into(), json!(value()?));
+            }
+            "readonly" | "ro" => {
+                m.insert("ReadOnly".into(), json!(flag(&v)?));
+            }
+            "bind-propagation" => {
+                bind.insert("Propagation".into(), json!(value()?));
+            }
+            "volume-nocopy" => {
+                volume.insert("NoCopy".into(), json!(flag(&v)?));
+            }
+            "tmpfs-size" => {
+                let raw = value()?;
+                let bytes = crate::units::ram_in_bytes(&raw)
+                    .map_err(|_| format!("invalid value for tmpfs-size: {raw}"))?;
+                tmpfs.insert("SizeBytes".into(), json!(bytes));
+            }
+            "tmpfs-mode" => {
+                let raw = value()?;
+                let mode = u32::from_str_radix(&raw, 8)
+                    .map_err(|_| format!("invalid value for tmpfs-mode: {raw}"))?;
+                tmpfs.insert("Mode".into(), json!(mode));
+            }
+            _ => return Err(format!("unexpected key '{k}' in '{field}'")),
+        }
+    }
+    if !m.contains_key("Target") {
+        return Err("target is required".to_string());
+    }
+    m.insert("Type".into(), json!(kind));
+    if !bind.is_empty() {
+        m.insert("BindOptions".into(), Value::Object(bind));
+    }
+    if !volume.is_empty() {
+        m.insert("VolumeOptions".into(), Value::Object(volume));
+    }
+    if !tmpfs.is_empty() {
+        m.insert("TmpfsOptions".into(), Value::Object(tmpfs));
+    }
+    Ok(Value::Object(m))
+}
+
+/// Splits `-v` values into bind mounts (`src:dst[:opts]`) and anonymous volumes (`/dst`); a
+/// relative host path (`./data:/data`) is made absolute, as docker/cli does since 23.0.
 fn split_volumes(volumes: &[String]) -> Result<(Vec<String>, Vec<String>), String> {
     let mut binds = Vec::new();
     let mut anonymous = Vec::new();
@@ -253,7 +347,16 @@ fn split_volumes(volumes: &[String]) -> Result<(Vec<String>, Vec<String>), Strin
             return Err("invalid empty volume spec".to_string());
         }
         if v.contains(':') {
-            binds.push(v.clone());
+            let relative =
+                v == "." || v.starts_with("./") || v.starts_with("../") || v.starts_with(".:");
+            if relative {
+                let (src, rest) = v.split_once(':').unwrap_or((v.as_str(), ""));
+                let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
+                let abs = cwd.join(src);
+                binds.push(format!("{}:{rest}", abs.display()));
+            } else {
+                binds.push(v.clone());
+            }
         } else {
             if !v.starts_with('/') {
                 return Err(format!("invalid volume specification: '{v}'"));

@@ -264,7 +264,7 @@ impl Engine {
                 .snapshots
                 .prepare(&id, lowers)
                 .ctx(|| format!("prepare filesystem of {id}"))?;
-            let mounts = self.resolve_mounts(&host_config.binds, &config.volumes, &image.id)?;
+            let mounts = self.resolve_mounts(&host_config, &config.volumes, &image.id)?;
             let mut graph = std::collections::BTreeMap::new();
             graph.insert("UpperDir".to_string(), snap.upper.display().to_string());
             graph.insert("WorkDir".to_string(), snap.work.display().to_string());

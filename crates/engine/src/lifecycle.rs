@@ -269,6 +269,12 @@ impl Engine {
                     || o == "no-new-privileges=true"
             }),
             mounts,
+            tmpfs: c
+                .host_config
+                .tmpfs
+                .iter()
+                .map(|(d, o)| (d.clone(), o.clone()))
+                .collect(),
             cgroups_path: crate::manage::cgroups_path(&c.id),
             resources: Resources {
                 memory: c.host_config.memory,

@@ -71,6 +71,12 @@ pub struct HostConfig {
     pub dns_search: Vec<String>,
     pub dns_options: Vec<String>,
     pub binds: Vec<String>,
+    /// Binds from `--mount type=bind`: unlike `-v`, a missing source is an error.
+    pub strict_binds: Vec<String>,
+    /// `--tmpfs` and `--mount type=tmpfs`: destination → mount options (`size=64m,mode=1777`).
+    pub tmpfs: BTreeMap<String, String>,
+    /// `--volumes-from container[:ro|rw]`.
+    pub volumes_from: Vec<String>,
     pub log_type: String,
     pub log_config: BTreeMap<String, String>,
 }

@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Context, EngineError, Result};
-use crate::types::{Filters, MountPoint, Volume};
+use crate::types::{Filters, HostConfig, MountPoint, Volume};
 use crate::{lock, names, Engine};
 
 const RECORD: &str = "volume.json";
@@ -346,15 +346,34 @@ impl Engine {
     /// Docker does) and fills new volumes with the image's content at their destination.
     pub(crate) fn resolve_mounts(
         &self,
-        binds: &[String],
+        host: &HostConfig,
         volumes: &[String],
         image: &Digest,
     ) -> Result<Vec<MountPoint>> {
         let mut parsed = Vec::new();
-        for b in binds {
+        for b in &host.binds {
             parsed.push(parse_bind(b)?);
         }
+        for b in &host.strict_binds {
+            let p = parse_bind(b)?;
+            if let Spec::Bind { source } = &p.spec {
+                if !source.exists() {
+                    return Err(EngineError::invalid(format!(
+                        "invalid mount config for type \"bind\": bind source path does not exist: {}",
+                        source.display()
+                    )));
+                }
+            }
+            parsed.push(p);
+        }
+        // tmpfs destinations are taken: no image VOLUME is made under them.
+        let taken: Vec<&String> = host.tmpfs.keys().collect();
+        let inherited = self.volumes_from(&host.volumes_from)?;
         for v in volumes {
+            let dest = clean_destination(v);
+            if taken.contains(&&dest) || inherited.iter().any(|m| m.destination == dest) {
+                continue;
+            }
             let dest = clean_destination(v);
             if !parsed.iter().any(|p: &Parsed| p.destination == dest) {
                 parsed.push(parse_bind(&dest)?);
@@ -411,6 +430,32 @@ impl Engine {
         }
         if !fresh.is_empty() {
             self.copy_up(image, &fresh)?;
+        }
+        // `--volumes-from` mounts come last and yield to the container's own.
+        for m in inherited {
+            if !out.iter().any(|o| o.destination == m.destination) {
+                out.push(m);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The mounts of `--volumes-from container[:ro|rw]`, with the mode given (or theirs).
+    fn volumes_from(&self, specs: &[String]) -> Result<Vec<MountPoint>> {
+        let mut out = Vec::new();
+        for spec in specs {
+            let (name, mode) = match spec.rsplit_once(':') {
+                Some((n, m)) if m == "ro" || m == "rw" => (n, Some(m)),
+                _ => (spec.as_str(), None),
+            };
+            let c = self.inspect_container(name)?;
+            for mut m in c.mounts {
+                if let Some(mode) = mode {
+                    m.rw = mode == "rw";
+                    m.mode = mode.to_string();
+                }
+                out.push(m);
+            }
         }
         Ok(out)
     }

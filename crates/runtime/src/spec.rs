@@ -162,6 +162,8 @@ pub struct SpecInput {
     pub cap_drop: Vec<String>,
     pub no_new_privileges: bool,
     pub mounts: Vec<BindMount>,
+    /// tmpfs mounts: destination and options (`size=…`, `mode=…`).
+    pub tmpfs: Vec<(String, String)>,
     /// e.g. `/berth/<id>`: relative to each controller's (or the unified) hierarchy.
     pub cgroups_path: String,
     pub resources: Resources,
@@ -260,16 +262,41 @@ pub fn build(input: &SpecInput) -> Result<Spec, SpecError> {
         json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
                "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm_size}")]}),
     ];
+    // The user's mounts, parents before children whatever their kind, so that a volume at
+    // /app/node_modules lands on top of a bind at /app (Docker sorts them the same way).
+    let mut user: Vec<(usize, Value)> = Vec::new();
+    let depth = |d: &str| d.split('/').filter(|c| !c.is_empty()).count();
+    for (dest, opts) in &input.tmpfs {
+        // Docker's defaults for --tmpfs, before the user's options.
+        let mut options: Vec<String> = ["nosuid", "nodev", "noexec"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        options.extend(
+            opts.split(',')
+                .filter(|o| !o.is_empty())
+                .map(str::to_string),
+        );
+        user.push((
+            depth(dest),
+            json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": options}),
+        ));
+    }
     for m in &input.mounts {
         let mut options = vec!["rbind", "rprivate"];
         options.push(if m.readonly { "ro" } else { "rw" });
-        mounts.push(json!({
-            "destination": m.destination,
-            "type": "bind",
-            "source": m.source,
-            "options": options,
-        }));
+        user.push((
+            depth(&m.destination),
+            json!({
+                "destination": m.destination,
+                "type": "bind",
+                "source": m.source,
+                "options": options,
+            }),
+        ));
     }
+    user.sort_by_key(|(d, _)| *d);
+    mounts.extend(user.into_iter().map(|(_, m)| m));
 
     let mut namespaces = vec![
         json!({"type": "pid"}),

@@ -428,9 +428,13 @@ fn host_config_from_wire(
     warnings: &mut Vec<String>,
 ) -> Result<HostConfig, ApiError> {
     let nano_cpus = nano_cpus(&h)?;
-    let mut binds = h.binds.unwrap_or_default();
+    let binds = h.binds.unwrap_or_default();
+    let mut mounts = MountRequests {
+        strict_binds: Vec::new(),
+        tmpfs: h.tmpfs.clone().unwrap_or_default().into_iter().collect(),
+    };
     for m in h.mounts.unwrap_or_default() {
-        mount_to_bind(m, &mut binds, config)?;
+        mount_from_wire(m, &mut mounts, config)?;
     }
     let (log_type, log_config) = match h.log_config {
         Some(l) => (
@@ -455,9 +459,6 @@ fn host_config_from_wire(
     {
         ignored.push("published ports");
     }
-    if h.tmpfs.as_ref().is_some_and(|t| !t.is_empty()) {
-        ignored.push("tmpfs mounts");
-    }
     if h.devices.as_ref().is_some_and(|d| !d.is_empty()) {
         ignored.push("devices");
     }
@@ -466,9 +467,6 @@ fn host_config_from_wire(
     }
     if h.sysctls.as_ref().is_some_and(|s| !s.is_empty()) {
         ignored.push("sysctls");
-    }
-    if h.volumes_from.as_ref().is_some_and(|v| !v.is_empty()) {
-        ignored.push("volumes-from");
     }
     if h.links.as_ref().is_some_and(|l| !l.is_empty()) {
         ignored.push("links");
@@ -517,9 +515,18 @@ fn host_config_from_wire(
         dns_search: h.dns_search.unwrap_or_default(),
         dns_options: h.dns_options.unwrap_or_default(),
         binds,
+        strict_binds: mounts.strict_binds,
+        tmpfs: mounts.tmpfs,
+        volumes_from: h.volumes_from.unwrap_or_default(),
         log_type,
         log_config,
     })
+}
+
+/// What `--mount` adds besides `-v` binds.
+struct MountRequests {
+    strict_binds: Vec<String>,
+    tmpfs: BTreeMap<String, String>,
 }
 
 /// `--cpus` arrives as NanoCpus; `--cpu-quota`/`--cpu-period` express the same limit as a
@@ -546,12 +553,11 @@ fn nano_cpus(h: &wire::HostConfig) -> Result<i64, ApiError> {
     Ok(quota.saturating_mul(1_000_000_000) / period)
 }
 
-/// `--mount type=bind` is expressed as a bind string (the form the engine takes); an anonymous
-/// `type=volume` becomes a container volume. Other mount types have no engine support yet and
-/// are refused rather than silently dropped.
-fn mount_to_bind(
+/// `--mount` in the engine's terms: a bind (whose source must exist, unlike `-v`), a named or
+/// anonymous volume, or a tmpfs with its size and mode.
+fn mount_from_wire(
     m: wire::Mount,
-    binds: &mut Vec<String>,
+    out: &mut MountRequests,
     config: &mut ContainerConfig,
 ) -> Result<(), ApiError> {
     let target = m.target.unwrap_or_default();
@@ -560,6 +566,17 @@ fn mount_to_bind(
             "invalid mount config: Target must not be empty",
         ));
     }
+    let mut opts = Vec::new();
+    if m.read_only == Some(true) {
+        opts.push("ro".to_string());
+    }
+    let with_opts = |spec: String, opts: &[String]| {
+        if opts.is_empty() {
+            spec
+        } else {
+            format!("{spec}:{}", opts.join(","))
+        }
+    };
     match m.typ {
         Some(MountType::BIND) => {
             let source = m.source.unwrap_or_default();
@@ -568,26 +585,49 @@ fn mount_to_bind(
                     "invalid mount config for type \"bind\": field Source must not be empty",
                 ));
             }
-            let mut opts = Vec::new();
-            if m.read_only == Some(true) {
-                opts.push("ro".to_string());
-            }
             if let Some(p) = m.bind_options.and_then(|b| b.propagation) {
                 if !p.as_ref().is_empty() {
                     opts.push(p.as_ref().to_string());
                 }
             }
-            binds.push(if opts.is_empty() {
-                format!("{source}:{target}")
-            } else {
-                format!("{source}:{target}:{}", opts.join(","))
-            });
+            out.strict_binds
+                .push(with_opts(format!("{source}:{target}"), &opts));
             Ok(())
         }
-        Some(MountType::VOLUME) if m.source.as_deref().unwrap_or("").is_empty() => {
-            if !config.volumes.contains(&target) {
-                config.volumes.push(target);
+        Some(MountType::VOLUME) => {
+            if m.volume_options.and_then(|v| v.no_copy) == Some(true) {
+                opts.push("nocopy".into());
             }
+            match m.source.as_deref().filter(|s| !s.is_empty()) {
+                Some(name) => out
+                    .strict_binds
+                    .push(with_opts(format!("{name}:{target}"), &opts)),
+                None if opts.is_empty() => {
+                    if !config.volumes.contains(&target) {
+                        config.volumes.push(target);
+                    }
+                }
+                None => {
+                    // An anonymous volume with options: a random name says "anonymous".
+                    out.strict_binds.push(with_opts(target, &opts));
+                }
+            }
+            Ok(())
+        }
+        Some(MountType::TMPFS) => {
+            let mut topts = Vec::new();
+            if let Some(t) = m.tmpfs_options {
+                if let Some(size) = t.size_bytes.filter(|s| *s > 0) {
+                    topts.push(format!("size={size}"));
+                }
+                if let Some(mode) = t.mode.filter(|m| *m > 0) {
+                    topts.push(format!("mode={mode:o}"));
+                }
+            }
+            if m.read_only == Some(true) {
+                topts.push("ro".into());
+            }
+            out.tmpfs.insert(target, topts.join(","));
             Ok(())
         }
         other => Err(ApiError::bad_request(format!(

@@ -87,7 +87,9 @@ fn docker_create_with_mount_and_ports() {
     // docker create --mount type=bind,src=/tmp,dst=/x -p 8080:80 --restart on-failure:3
     //   --pids-limit 0 busybox
     let Create { request, warnings } = convert(fixture("mount-ports"));
-    assert_eq!(request.host_config.binds, vec!["/tmp:/x"]);
+    // --mount binds are strict: the engine refuses a missing source instead of creating it.
+    assert!(request.host_config.binds.is_empty());
+    assert_eq!(request.host_config.strict_binds, vec!["/tmp:/x"]);
     assert_eq!(request.config.exposed_ports, vec!["80/tcp"]);
     assert_eq!(request.config.cmd, None);
     assert_eq!(request.host_config.restart_policy.name, "on-failure");
@@ -137,20 +139,43 @@ fn mounts_and_cpu_limits() {
     .expect("decodes");
     let Create { request, .. } = create_request(body, None, None).expect("converts");
     assert_eq!(request.host_config.nano_cpus, 500_000_000);
-    assert_eq!(request.host_config.binds, vec!["/src:/dst:ro,rslave"]);
+    assert_eq!(
+        request.host_config.strict_binds,
+        vec!["/src:/dst:ro,rslave"]
+    );
     assert_eq!(request.config.volumes, vec!["/anon"]);
 
     let tmpfs: ContainerCreateBody = serde_json::from_value(json!({
         "Image": "alpine",
-        "HostConfig": {"Mounts": [{"Type": "tmpfs", "Target": "/t"}]},
+        "HostConfig": {
+            "Tmpfs": {"/run": "size=1m"},
+            "Mounts": [
+                {"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"SizeBytes": 1024, "Mode": 448}},
+                {"Type": "volume", "Source": "data", "Target": "/d", "VolumeOptions": {"NoCopy": true}},
+            ],
+        },
     }))
     .expect("decodes");
-    let err = create_request(tmpfs, None, None).err();
+    let Create { request, .. } = create_request(tmpfs, None, None).expect("converts");
+    let t: Vec<(&str, &str)> = request
+        .host_config
+        .tmpfs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(t, vec![("/run", "size=1m"), ("/t", "size=1024,mode=700")]);
+    assert_eq!(request.host_config.strict_binds, vec!["data:/d:nocopy"]);
+    let npipe: ContainerCreateBody = serde_json::from_value(json!({
+        "Image": "alpine",
+        "HostConfig": {"Mounts": [{"Type": "npipe", "Target": "/p"}]},
+    }))
+    .expect("decodes");
+    let err = create_request(npipe, None, None).err();
     assert_eq!(
         err.map(|e| (e.status(), e.message().to_string())),
         Some((
             axum::http::StatusCode::BAD_REQUEST,
-            "mounts of type \"tmpfs\" are not supported yet".to_string()
+            "mounts of type \"npipe\" are not supported yet".to_string()
         ))
     );
     let both: ContainerCreateBody = serde_json::from_value(json!({
