@@ -48,6 +48,7 @@ pub(crate) fn routes() -> Router<Engine> {
         .route("/containers/{id}/pause", post(pause))
         .route("/containers/{id}/unpause", post(unpause))
         .route("/containers/{id}/changes", get(changes))
+        .route("/containers/{id}/top", get(top))
         .route("/containers/prune", post(prune))
 }
 
@@ -65,6 +66,13 @@ async fn rename(State(engine): State<Engine>, Path(id): Path<String>, q: Query) 
     let name = q.get("name").unwrap_or("");
     engine.rename_container(&id, name)?;
     Ok(empty(StatusCode::NO_CONTENT))
+}
+
+async fn top(State(engine): State<Engine>, Path(id): Path<String>, q: Query) -> ApiResult {
+    let t = engine
+        .top_container(&id, q.get("ps_args").unwrap_or(""))
+        .await?;
+    ok_json(&serde_json::json!({ "Titles": t.titles, "Processes": t.processes }))
 }
 
 async fn changes(State(engine): State<Engine>, Path(id): Path<String>) -> ApiResult {

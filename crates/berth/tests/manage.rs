@@ -187,3 +187,42 @@ fn pause_freezes_and_unpause_thaws() {
     let status = d.berth(&["inspect", "-f", "{{.State.Status}}", "ticker"]);
     assert_eq!(status.stdout.trim(), "exited", "{status:?}");
 }
+
+#[test]
+fn top_lists_the_containers_processes() {
+    let d = Daemon::start();
+    d.import_busybox("busybox:latest");
+    ok(
+        &d.berth(&[
+            "run",
+            "-d",
+            "--name",
+            "topper",
+            "busybox",
+            "sh",
+            "-c",
+            "sleep 123 & sleep 456",
+        ]),
+        "run -d",
+    );
+    let out = d.berth(&["top", "topper"]);
+    ok(&out, "top");
+    assert!(out.stdout.starts_with("UID"), "{out:?}");
+    assert!(
+        out.stdout.contains("sleep 123") && out.stdout.contains("sleep 456"),
+        "{out:?}"
+    );
+    // Only the container's processes: not the daemon, not the shim.
+    assert!(!out.stdout.contains("berth daemon"), "{out:?}");
+    let custom = d.docker(&["top", "topper", "-o", "pid,comm"]);
+    ok(&custom, "docker top -o");
+    let header = custom.stdout.lines().next().unwrap_or_default();
+    assert!(
+        header.contains("PID") && header.contains("COMMAND"),
+        "{custom:?}"
+    );
+    ok(&d.berth(&["stop", "-t", "0", "topper"]), "stop");
+    let stopped = d.berth(&["top", "topper"]);
+    assert_ne!(stopped.code, 0, "{stopped:?}");
+    assert!(stopped.stderr.contains("is not running"), "{stopped:?}");
+}

@@ -21,6 +21,48 @@ pub struct Change {
     pub kind: ChangeKind,
 }
 
+/// `docker top`: `ps` columns and the rows of the container's processes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Top {
+    pub titles: Vec<String>,
+    pub processes: Vec<Vec<String>>,
+}
+
+/// Keeps the rows of `ps` output whose PID column is one of `pids` (moby's `parsePSOutput`).
+fn parse_ps(output: &str, pids: &[i32]) -> Result<Top> {
+    let mut lines = output.lines().filter(|l| !l.trim().is_empty());
+    let header = lines.next().unwrap_or_default();
+    let titles: Vec<String> = header.split_whitespace().map(str::to_string).collect();
+    let pid_col = titles
+        .iter()
+        .position(|t| t == "PID")
+        .ok_or_else(|| EngineError::invalid("Couldn't find PID field in ps output"))?;
+    let mut processes = Vec::new();
+    for line in lines {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let Some(pid) = fields.get(pid_col).and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        if !pids.contains(&pid) {
+            continue;
+        }
+        // The last column (the command) may contain spaces: it takes the rest of the line.
+        let mut row: Vec<String> = fields
+            .iter()
+            .take(titles.len().saturating_sub(1))
+            .map(|s| s.to_string())
+            .collect();
+        row.push(
+            fields
+                .get(titles.len().saturating_sub(1)..)
+                .map(|r| r.join(" "))
+                .unwrap_or_default(),
+        );
+        processes.push(row);
+    }
+    Ok(Top { titles, processes })
+}
+
 /// What `container prune` did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PruneReport {
@@ -34,6 +76,40 @@ pub(crate) fn cgroups_path(id: &str) -> String {
 }
 
 impl Engine {
+    /// `docker top`: the host's `ps` with `ps_args` (default `-ef`), rows of the container's
+    /// processes only, as dockerd does it.
+    pub async fn top_container(&self, id: &str, ps_args: &str) -> Result<Top> {
+        let c = self.inspect_container(id)?;
+        if !c.state.is_running() {
+            return Err(EngineError::conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
+        }
+        let path = cgroups_path(&c.id);
+        let args: Vec<String> = if ps_args.trim().is_empty() {
+            vec!["-ef".into()]
+        } else {
+            ps_args.split_whitespace().map(str::to_string).collect()
+        };
+        tokio::task::spawn_blocking(move || -> Result<Top> {
+            let pids = berth_runtime::cgroup::pids(&path).ctx(|| format!("processes of {path}"))?;
+            let out = std::process::Command::new("ps")
+                .args(&args)
+                .output()
+                .ctx(|| "run ps".into())?;
+            if !out.status.success() {
+                return Err(EngineError::invalid(format!(
+                    "ps: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )));
+            }
+            parse_ps(&String::from_utf8_lossy(&out.stdout), &pids)
+        })
+        .await
+        .map_err(|e| EngineError::internal(format!("top task: {e}")))?
+    }
+
     /// `docker pause`: freezes every process of the container.
     pub async fn pause_container(&self, id: &str) -> Result<()> {
         let (id, op, _live) = self.lookup(id)?;
@@ -297,4 +373,20 @@ fn walk_changes(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ps_rows_of_the_container_only() {
+        let out = "UID  PID  PPID  C STIME TTY TIME CMD\nroot 1 0 0 10:00 ? 00:00:01 /sbin/init\nroot 42 1 0 10:01 ? 00:00:00 sh -c sleep 100\n";
+        let top = parse_ps(out, &[42]).expect("parses");
+        assert_eq!(top.titles.len(), 8);
+        assert_eq!(top.processes.len(), 1);
+        assert_eq!(top.processes[0][1], "42");
+        assert_eq!(top.processes[0][7], "sh -c sleep 100");
+        assert!(parse_ps("USER COMMAND\n", &[1]).is_err());
+    }
 }

@@ -2,6 +2,7 @@
 //! per-container shim that runs it through youki's libcontainer, the protocol between daemon and
 //! shim, and the json-file log both of them use.
 
+pub mod cgroup;
 pub mod client;
 pub mod executor;
 pub mod freezer;

@@ -269,6 +269,17 @@ pub struct KillArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct TopArgs {
+    /// The container, then options passed to ps
+    #[arg(
+        value_name = "CONTAINER",
+        allow_hyphen_values = true,
+        trailing_var_arg = true
+    )]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct PauseArgs {
     #[arg(value_name = "CONTAINER")]
     pub containers: Vec<String>,

@@ -91,6 +91,9 @@ pub enum Command {
     /// Rename a container
     #[command(override_usage = "berth rename CONTAINER NEW_NAME")]
     Rename(RenameArgs),
+    /// Display the running processes of a container
+    #[command(override_usage = "berth top CONTAINER [ps OPTIONS]")]
+    Top(TopArgs),
     /// Pause all processes within one or more containers
     #[command(override_usage = "berth pause CONTAINER [CONTAINER...]")]
     Pause(PauseArgs),
@@ -236,6 +239,9 @@ pub enum ContainerCommand {
     /// Rename a container
     #[command(override_usage = "berth container rename CONTAINER NEW_NAME")]
     Rename(RenameArgs),
+    /// Display the running processes of a container
+    #[command(override_usage = "berth container top CONTAINER [ps OPTIONS]")]
+    Top(TopArgs),
     /// Pause all processes within one or more containers
     #[command(override_usage = "berth container pause CONTAINER [CONTAINER...]")]
     Pause(PauseArgs),

@@ -9,7 +9,7 @@ use serde_json::Value as Json;
 use super::seg;
 use crate::args::{
     DiffArgs, KillArgs, LogsArgs, PauseArgs, PruneArgs, PsArgs, RenameArgs, RmArgs, StopArgs,
-    WaitArgs,
+    TopArgs, WaitArgs,
 };
 use crate::client::{empty_body, Query};
 use crate::error::{self, CliError};
@@ -116,6 +116,67 @@ pub async fn pause(ctx: &mut Ctx, a: PauseArgs, pause: bool) -> Result<(), CliEr
         }
     }
     error::join(errors)
+}
+
+/// `top`: docker/cli prints the table through a tabwriter of minimum width 20, padding 3.
+pub async fn top(ctx: &mut Ctx, a: TopArgs) -> Result<(), CliError> {
+    ctx.require_min_args(a.args.len(), 1)?;
+    let path = Query::new()
+        .set_if(a.args.len() > 1, "ps_args", a.args[1..].join(" "))
+        .to_path(&format!("/containers/{}/top", seg(&a.args[0])));
+    let v: Json = ctx.client().await?.get_json(&path).await?;
+    let titles: Vec<String> = v["Titles"]
+        .as_array()
+        .map(|t| {
+            t.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let rows: Vec<Vec<String>> = v["Processes"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .map(|r| {
+                    r.as_array()
+                        .map(|c| {
+                            c.iter()
+                                .filter_map(|s| s.as_str().map(str::to_string))
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let widths: Vec<usize> = (0..titles.len())
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .chain(titles.get(i))
+                .map(|c| c.chars().count() + 3)
+                .chain([20])
+                .max()
+                .unwrap_or(20)
+        })
+        .collect();
+    let line = |cells: &[String]| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                let w = widths.get(i).copied().unwrap_or(20);
+                s.push_str(&format!("{c:<w$}"));
+            }
+        }
+        s
+    };
+    output::outln(&line(&titles));
+    for r in &rows {
+        output::outln(&line(r));
+    }
+    Ok(())
 }
 
 pub async fn rename(ctx: &mut Ctx, a: RenameArgs) -> Result<(), CliError> {
