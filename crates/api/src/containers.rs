@@ -49,6 +49,7 @@ pub(crate) fn routes() -> Router<Engine> {
         .route("/containers/{id}/unpause", post(unpause))
         .route("/containers/{id}/changes", get(changes))
         .route("/containers/{id}/top", get(top))
+        .route("/containers/{id}/stats", get(crate::stats::stats))
         .route("/containers/prune", post(prune))
 }
 

@@ -20,6 +20,7 @@ mod progress;
 mod query;
 mod registry;
 mod server;
+mod stats;
 mod stream;
 mod system;
 mod volumes;

@@ -226,3 +226,75 @@ fn top_lists_the_containers_processes() {
     assert_ne!(stopped.code, 0, "{stopped:?}");
     assert!(stopped.stderr.contains("is not running"), "{stopped:?}");
 }
+
+#[test]
+fn stats_move_when_the_container_works() {
+    let d = Daemon::start();
+    d.import_busybox("busybox:latest");
+    ok(
+        &d.berth(&[
+            "run",
+            "-d",
+            "--name",
+            "burner",
+            "busybox",
+            "sh",
+            "-c",
+            "while true; do :; done",
+        ]),
+        "run -d",
+    );
+    ok(
+        &d.berth(&["run", "-d", "--name", "idler", "busybox", "sleep", "60"]),
+        "run -d",
+    );
+    let out = d.berth(&["stats", "--no-stream"]);
+    ok(&out, "stats --no-stream");
+    let header = out.stdout.lines().next().unwrap_or_default();
+    assert!(
+        header.starts_with("CONTAINER ID")
+            && header.contains("MEM USAGE / LIMIT")
+            && header.ends_with("PIDS"),
+        "{out:?}"
+    );
+    assert_eq!(out.stdout.lines().count(), 3, "{out:?}");
+    // The busy loop shows CPU; docker's own client computes the same from our samples.
+    let cpu = |name: &str| -> f64 {
+        let o = d.docker(&["stats", "--no-stream", "--format", "{{.CPUPerc}}", name]);
+        o.stdout
+            .trim()
+            .trim_end_matches('%')
+            .parse()
+            .unwrap_or(-1.0)
+    };
+    assert!(
+        common::eventually(5, || cpu("burner") > 20.0),
+        "burner uses CPU"
+    );
+    assert!(cpu("idler") < 5.0, "idler does not");
+    let mem = d.docker(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.MemUsage}} {{.PIDs}}",
+        "idler",
+    ]);
+    assert!(
+        mem.stdout.contains(" / ") && mem.stdout.trim().ends_with(" 1"),
+        "{mem:?}"
+    );
+    // A one-shot sample through the API, Docker's shape.
+    let raw = std::process::Command::new("curl")
+        .args(["-s", "--unix-socket"])
+        .arg(d.socket())
+        .arg("http://x/containers/idler/stats?stream=0&one-shot=1")
+        .output()
+        .expect("curl");
+    let v: serde_json::Value = serde_json::from_slice(&raw.stdout).expect("stats JSON");
+    assert_eq!(v["name"], "/idler");
+    assert!(v["memory_stats"]["usage"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert!(
+        v["cpu_stats"]["system_cpu_usage"].as_u64().unwrap_or(0) > 0,
+        "{v}"
+    );
+}

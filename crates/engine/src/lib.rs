@@ -39,7 +39,7 @@ pub use buildops::{CopyOptions, ImageView, StepHistory};
 pub use commit::CommitOptions;
 pub use error::{EngineError, ErrorKind, Result};
 pub use imageconfig::RunConfig;
-pub use manage::{Change, ChangeKind, PruneReport, Top};
+pub use manage::{Change, ChangeKind, PruneReport, Stats, Top};
 pub use progress::ProgressSink;
 use types::*;
 pub use volumes::VolumePrune;

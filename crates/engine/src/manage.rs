@@ -63,6 +63,28 @@ fn parse_ps(output: &str, pids: &[i32]) -> Result<Top> {
     Ok(Top { titles, processes })
 }
 
+/// One sample of a container's resource use (`docker stats`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stats {
+    pub read: chrono::DateTime<chrono::Utc>,
+    pub id: String,
+    pub name: String,
+    pub usage: berth_runtime::cgroup::Usage,
+    pub system_cpu_ns: u64,
+    pub online_cpus: u32,
+    pub running: bool,
+}
+
+fn host_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
 /// What `container prune` did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PruneReport {
@@ -108,6 +130,38 @@ impl Engine {
         })
         .await
         .map_err(|e| EngineError::internal(format!("top task: {e}")))?
+    }
+
+    /// One sample of the container's cgroup counters; zeros for a container not running.
+    pub async fn container_stats(&self, id: &str) -> Result<Stats> {
+        let c = self.inspect_container(id)?;
+        let running = c.state.is_running();
+        let path = cgroups_path(&c.id);
+        let (usage, system_cpu_ns) = tokio::task::spawn_blocking(move || {
+            let mut usage = if running {
+                berth_runtime::cgroup::usage(&path).unwrap_or_default()
+            } else {
+                Default::default()
+            };
+            if running && usage.memory_limit == 0 {
+                // Docker shows the host's memory as the limit of an unlimited container.
+                usage.memory_limit = host_memory();
+            }
+            (usage, berth_runtime::cgroup::system_cpu_ns().unwrap_or(0))
+        })
+        .await
+        .map_err(|e| EngineError::internal(format!("stats task: {e}")))?;
+        Ok(Stats {
+            read: chrono::Utc::now(),
+            id: c.id,
+            name: c.name,
+            usage,
+            system_cpu_ns,
+            online_cpus: std::thread::available_parallelism()
+                .map(|n| n.get() as u32)
+                .unwrap_or(1),
+            running,
+        })
     }
 
     /// `docker pause`: freezes every process of the container.

@@ -39,6 +39,121 @@ fn pids_at(root: &Path, cgroups_path: &str) -> io::Result<Vec<i32>> {
     Err(last)
 }
 
+/// What a container's cgroup has used so far; zero where the controller has no such file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub cpu_total_ns: u64,
+    pub cpu_user_ns: u64,
+    pub cpu_kernel_ns: u64,
+    pub percpu_ns: Vec<u64>,
+    pub memory_usage: u64,
+    pub memory_max_usage: u64,
+    /// 0 when unlimited.
+    pub memory_limit: u64,
+    pub memory_stats: std::collections::BTreeMap<String, u64>,
+    pub pids_current: u64,
+    /// 0 when unlimited.
+    pub pids_limit: u64,
+}
+
+fn read_u64(path: &Path) -> u64 {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn read_kv(path: &Path) -> std::collections::BTreeMap<String, u64> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            Some((k.to_string(), v.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// A limit file: a number, or `max` (v2) / a huge sentinel (v1) for none.
+fn read_limit(path: &Path) -> u64 {
+    match std::fs::read_to_string(path) {
+        Ok(s) if s.trim() == "max" => 0,
+        Ok(s) => s
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n < (1 << 62))
+            .unwrap_or(0),
+        Err(_) => 0,
+    }
+}
+
+/// The cgroup's CPU, memory and PID counters, from v2 or v1 files.
+pub fn usage(cgroups_path: &str) -> io::Result<Usage> {
+    usage_at(Path::new(CGROUP_ROOT), cgroups_path)
+}
+
+fn usage_at(root: &Path, cgroups_path: &str) -> io::Result<Usage> {
+    let rel = cgroups_path.trim_start_matches('/');
+    if root.join("cgroup.controllers").exists() {
+        let dir = root.join(rel);
+        if !dir.is_dir() {
+            return Err(io::Error::from(io::ErrorKind::NotFound));
+        }
+        let cpu = read_kv(&dir.join("cpu.stat"));
+        let get = |k: &str| cpu.get(k).copied().unwrap_or(0) * 1000;
+        return Ok(Usage {
+            cpu_total_ns: get("usage_usec"),
+            cpu_user_ns: get("user_usec"),
+            cpu_kernel_ns: get("system_usec"),
+            percpu_ns: Vec::new(),
+            memory_usage: read_u64(&dir.join("memory.current")),
+            memory_max_usage: read_u64(&dir.join("memory.peak")),
+            memory_limit: read_limit(&dir.join("memory.max")),
+            memory_stats: read_kv(&dir.join("memory.stat")),
+            pids_current: read_u64(&dir.join("pids.current")),
+            pids_limit: read_limit(&dir.join("pids.max")),
+        });
+    }
+    let at = |ctrl: &str, file: &str| root.join(ctrl).join(rel).join(file);
+    if !root.join("memory").join(rel).is_dir() && !root.join("cpuacct").join(rel).is_dir() {
+        return Err(io::Error::from(io::ErrorKind::NotFound));
+    }
+    Ok(Usage {
+        cpu_total_ns: read_u64(&at("cpuacct", "cpuacct.usage")),
+        cpu_user_ns: read_u64(&at("cpuacct", "cpuacct.usage_user")),
+        cpu_kernel_ns: read_u64(&at("cpuacct", "cpuacct.usage_sys")),
+        percpu_ns: std::fs::read_to_string(at("cpuacct", "cpuacct.usage_percpu"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|n| n.parse().ok())
+            .collect(),
+        memory_usage: read_u64(&at("memory", "memory.usage_in_bytes")),
+        memory_max_usage: read_u64(&at("memory", "memory.max_usage_in_bytes")),
+        memory_limit: read_limit(&at("memory", "memory.limit_in_bytes")),
+        memory_stats: read_kv(&at("memory", "memory.stat")),
+        pids_current: read_u64(&at("pids", "pids.current")),
+        pids_limit: read_limit(&at("pids", "pids.max")),
+    })
+}
+
+/// The host's total CPU time in nanoseconds (`/proc/stat`'s first line), Docker's
+/// `system_cpu_usage`.
+pub fn system_cpu_ns() -> io::Result<u64> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let line = stat.lines().next().unwrap_or_default();
+    let ticks: u64 = line
+        .split_whitespace()
+        .skip(1)
+        .take(7)
+        .filter_map(|f| f.parse::<u64>().ok())
+        .sum();
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = if hz > 0 { hz as u64 } else { 100 };
+    Ok(ticks.saturating_mul(1_000_000_000) / hz)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,5 +170,20 @@ mod tests {
         std::fs::create_dir_all(&v2).expect("mkdir");
         std::fs::write(v2.join("cgroup.procs"), "56\n").expect("write");
         assert_eq!(pids_at(dir.path(), "/berth/c").expect("v2"), vec![56]);
+        std::fs::write(
+            v2.join("cpu.stat"),
+            "usage_usec 5\nuser_usec 3\nsystem_usec 2\n",
+        )
+        .expect("write");
+        std::fs::write(v2.join("memory.current"), "4096\n").expect("write");
+        std::fs::write(v2.join("memory.max"), "max\n").expect("write");
+        std::fs::write(v2.join("pids.current"), "2\n").expect("write");
+        let u = usage_at(dir.path(), "/berth/c").expect("usage");
+        assert_eq!((u.cpu_total_ns, u.cpu_user_ns), (5000, 3000));
+        assert_eq!(
+            (u.memory_usage, u.memory_limit, u.pids_current),
+            (4096, 0, 2)
+        );
+        assert!(system_cpu_ns().expect("proc stat") > 0);
     }
 }

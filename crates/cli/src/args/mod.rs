@@ -94,6 +94,9 @@ pub enum Command {
     /// Display the running processes of a container
     #[command(override_usage = "berth top CONTAINER [ps OPTIONS]")]
     Top(TopArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    #[command(override_usage = "berth stats [OPTIONS] [CONTAINER...]")]
+    Stats(StatsArgs),
     /// Pause all processes within one or more containers
     #[command(override_usage = "berth pause CONTAINER [CONTAINER...]")]
     Pause(PauseArgs),
@@ -242,6 +245,9 @@ pub enum ContainerCommand {
     /// Display the running processes of a container
     #[command(override_usage = "berth container top CONTAINER [ps OPTIONS]")]
     Top(TopArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    #[command(override_usage = "berth container stats [OPTIONS] [CONTAINER...]")]
+    Stats(StatsArgs),
     /// Pause all processes within one or more containers
     #[command(override_usage = "berth container pause CONTAINER [CONTAINER...]")]
     Pause(PauseArgs),

@@ -10,6 +10,7 @@ mod inspect;
 mod progress;
 mod registry;
 mod run;
+mod stats;
 mod system;
 mod volume;
 
@@ -48,6 +49,7 @@ pub async fn dispatch(ctx: &mut Ctx, cli: Cli) -> Result<(), CliError> {
         Command::Build(a) => build::build(ctx, a).await,
         Command::Rename(a) => container::rename(ctx, a).await,
         Command::Top(a) => container::top(ctx, a).await,
+        Command::Stats(a) => stats::stats(ctx, a).await,
         Command::Pause(a) => container::pause(ctx, a, true).await,
         Command::Unpause(a) => container::pause(ctx, a, false).await,
         Command::Diff(a) => container::diff(ctx, a).await,
@@ -73,6 +75,7 @@ pub async fn dispatch(ctx: &mut Ctx, cli: Cli) -> Result<(), CliError> {
             Some(ContainerCommand::Commit(a)) => image::commit(ctx, a).await,
             Some(ContainerCommand::Rename(a)) => container::rename(ctx, a).await,
             Some(ContainerCommand::Top(a)) => container::top(ctx, a).await,
+            Some(ContainerCommand::Stats(a)) => stats::stats(ctx, a).await,
             Some(ContainerCommand::Pause(a)) => container::pause(ctx, a, true).await,
             Some(ContainerCommand::Unpause(a)) => container::pause(ctx, a, false).await,
             Some(ContainerCommand::Diff(a)) => container::diff(ctx, a).await,
