@@ -408,26 +408,9 @@ impl Run<'_> {
             .line(format!(" ---> Running in {}", &cid[..12]))
             .await;
         let result = self.run_container(&cid, &argv).await;
-        let id = match result {
-            Ok(()) => {
-                self.engine
-                    .commit_container(
-                        &cid,
-                        CommitOptions {
-                            created_by: Some(created_by),
-                            keep_image_config: true,
-                            mtime_clamp: source_date_epoch(&self.opts.build_args),
-                            created: created_at(&self.opts.build_args),
-                            ..Default::default()
-                        },
-                    )
-                    .await
-            }
-            Err(e) => Err(e),
-        };
-        let removed = self.engine.remove_container(&cid, true, true).await;
-        let id = id?;
-        removed?;
+        let id = self
+            .finish_step(&cid, result, created_by, Vec::new())
+            .await?;
         self.out
             .line(format!("Removing intermediate container {}", &cid[..12]))
             .await;
@@ -621,34 +604,18 @@ impl Run<'_> {
                 },
             )
             .await;
-        let id = match copied {
-            Ok(_) => {
-                self.engine
-                    .commit_container(
-                        &cid,
-                        CommitOptions {
-                            created_by: Some(format!(
-                                "/bin/sh -c #(nop) {kind} {}:{} in {dest} ",
-                                if resolved.iter().any(|r| r.is_dir) {
-                                    "dir"
-                                } else {
-                                    "file"
-                                },
-                                content.hex()
-                            )),
-                            keep_image_config: true,
-                            mtime_clamp: source_date_epoch(&self.opts.build_args),
-                            created: created_at(&self.opts.build_args),
-                            ..Default::default()
-                        },
-                    )
-                    .await
-            }
-            Err(e) => Err(e),
-        };
-        let removed = self.engine.remove_container(&cid, true, true).await;
-        let id = id?;
-        removed?;
+        let created_by = format!(
+            "/bin/sh -c #(nop) {kind} {}:{} in {dest} ",
+            if resolved.iter().any(|r| r.is_dir) {
+                "dir"
+            } else {
+                "file"
+            },
+            content.hex()
+        );
+        let id = self
+            .finish_step(&cid, copied.map(|_| ()), created_by, Vec::new())
+            .await?;
         tracing::debug!(step = original, image = %id, "copied");
         self.engine.build_cache_put(&key, &id)?;
         Ok(id)
@@ -691,15 +658,27 @@ impl Run<'_> {
                 CopyOptions::default(),
             )
             .await;
-        let id = match made {
-            Ok(_) => {
+        self.finish_step(&cid, made.map(|_| ()), created_by, vec![change])
+            .await
+    }
+
+    /// Commits a step's container when its work succeeded, then removes it either way.
+    async fn finish_step(
+        &self,
+        cid: &str,
+        work: Result<()>,
+        created_by: String,
+        changes: Vec<String>,
+    ) -> Result<Digest> {
+        let id = match work {
+            Ok(()) => {
                 self.engine
                     .commit_container(
-                        &cid,
+                        cid,
                         CommitOptions {
                             created_by: Some(created_by),
                             keep_image_config: true,
-                            changes: vec![change],
+                            changes,
                             mtime_clamp: source_date_epoch(&self.opts.build_args),
                             created: created_at(&self.opts.build_args),
                             ..Default::default()
@@ -709,7 +688,7 @@ impl Run<'_> {
             }
             Err(e) => Err(e),
         };
-        let removed = self.engine.remove_container(&cid, true, true).await;
+        let removed = self.engine.remove_container(cid, true, true).await;
         let id = id?;
         removed?;
         Ok(id)

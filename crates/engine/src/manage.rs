@@ -314,7 +314,7 @@ impl Engine {
                 .inner
                 .snapshots
                 .paths(&id)
-                .map(|p| dir_size(&p.upper))
+                .map(|p| crate::volumes::dir_size(&p.upper))
                 .unwrap_or(0);
             match self.remove_container(&id, false, false).await {
                 Ok(()) => {
@@ -340,20 +340,6 @@ fn labels_match(labels: &std::collections::BTreeMap<String, String>, filters: &F
         && filters
             .get("label!")
             .is_none_or(|wants| wants.iter().all(|w| !has(w)))
-}
-
-fn dir_size(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => dir_size(&e.path()),
-            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
-            _ => 0,
-        })
-        .sum()
 }
 
 /// Empty placeholders the runtime creates to mount over are no change (Docker keeps them in

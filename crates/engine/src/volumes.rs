@@ -489,7 +489,8 @@ impl Engine {
     }
 }
 
-fn dir_size(dir: &Path) -> u64 {
+/// Bytes of the regular files under `dir` (prune's `SpaceReclaimed`).
+pub(crate) fn dir_size(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
