@@ -49,6 +49,10 @@ pub(crate) fn routes() -> Router<Engine> {
         .route("/containers/{id}/unpause", post(unpause))
         .route("/containers/{id}/changes", get(changes))
         .route("/containers/{id}/top", get(top))
+        .route(
+            "/containers/{id}/archive",
+            get(archive_get).put(archive_put).head(archive_head),
+        )
         .route("/containers/{id}/stats", get(crate::stats::stats))
         .route("/containers/prune", post(prune))
 }
@@ -67,6 +71,58 @@ async fn rename(State(engine): State<Engine>, Path(id): Path<String>, q: Query) 
     let name = q.get("name").unwrap_or("");
     engine.rename_container(&id, name)?;
     Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// `X-Docker-Container-Path-Stat`: base64 of the path's JSON stat.
+fn path_stat_header(s: &berth_engine::PathStat) -> Result<HeaderValue, ApiError> {
+    use base64::Engine as _;
+    let json = serde_json::json!({
+        "name": s.name,
+        "size": s.size,
+        "mode": s.mode,
+        "mtime": crate::convert::rfc3339_nano(&s.mtime),
+        "linkTarget": s.link_target,
+    });
+    HeaderValue::from_str(&base64::engine::general_purpose::STANDARD.encode(json.to_string()))
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+fn archive_path(q: &Query) -> Result<String, ApiError> {
+    match q.non_empty("path") {
+        Some(p) => Ok(p.to_string()),
+        None => Err(ApiError::bad_request("path is required")),
+    }
+}
+
+async fn archive_head(State(engine): State<Engine>, Path(id): Path<String>, q: Query) -> ApiResult {
+    let stat = engine.stat_container_path(&id, &archive_path(&q)?).await?;
+    let mut resp = empty(StatusCode::OK);
+    resp.headers_mut()
+        .insert("x-docker-container-path-stat", path_stat_header(&stat)?);
+    Ok(resp)
+}
+
+async fn archive_get(State(engine): State<Engine>, Path(id): Path<String>, q: Query) -> ApiResult {
+    let (stat, tar) = engine.read_container_path(&id, &archive_path(&q)?).await?;
+    let mut resp = crate::images::tar_response(tar);
+    resp.headers_mut()
+        .insert("x-docker-container-path-stat", path_stat_header(&stat)?);
+    Ok(resp)
+}
+
+async fn archive_put(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    q: Query,
+    body: axum::body::Body,
+) -> ApiResult {
+    use futures_util::TryStreamExt;
+    let path = archive_path(&q)?;
+    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(
+        body.into_data_stream().map_err(std::io::Error::other),
+    ));
+    engine.write_container_path(&id, &path, reader).await?;
+    Ok(empty(StatusCode::OK))
 }
 
 async fn top(State(engine): State<Engine>, Path(id): Path<String>, q: Query) -> ApiResult {

@@ -79,6 +79,14 @@ where
     rx
 }
 
+/// Streams a finished file (a tar written to a temporary file) in chunks.
+pub(crate) fn stream_file(mut file: std::fs::File) -> TarStream {
+    spawn_producer(move |w| {
+        io::copy(&mut file, w).ctx(|| "read copy buffer".into())?;
+        Ok(())
+    })
+}
+
 #[derive(Deserialize)]
 struct StoredManifest {
     #[serde(default)]

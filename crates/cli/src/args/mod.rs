@@ -94,6 +94,11 @@ pub enum Command {
     /// Display the running processes of a container
     #[command(override_usage = "berth top CONTAINER [ps OPTIONS]")]
     Top(TopArgs),
+    /// Copy files/folders between a container and the local filesystem
+    #[command(
+        override_usage = "berth cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\tberth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH"
+    )]
+    Cp(CpArgs),
     /// Display a live stream of container(s) resource usage statistics
     #[command(override_usage = "berth stats [OPTIONS] [CONTAINER...]")]
     Stats(StatsArgs),
@@ -245,6 +250,9 @@ pub enum ContainerCommand {
     /// Display the running processes of a container
     #[command(override_usage = "berth container top CONTAINER [ps OPTIONS]")]
     Top(TopArgs),
+    /// Copy files/folders between a container and the local filesystem
+    #[command(override_usage = "berth container cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-")]
+    Cp(CpArgs),
     /// Display a live stream of container(s) resource usage statistics
     #[command(override_usage = "berth container stats [OPTIONS] [CONTAINER...]")]
     Stats(StatsArgs),

@@ -5,6 +5,7 @@
 mod archive;
 mod build;
 mod container;
+mod cp;
 mod image;
 mod inspect;
 mod progress;
@@ -49,6 +50,7 @@ pub async fn dispatch(ctx: &mut Ctx, cli: Cli) -> Result<(), CliError> {
         Command::Build(a) => build::build(ctx, a).await,
         Command::Rename(a) => container::rename(ctx, a).await,
         Command::Top(a) => container::top(ctx, a).await,
+        Command::Cp(a) => cp::cp(ctx, a).await,
         Command::Stats(a) => stats::stats(ctx, a).await,
         Command::Pause(a) => container::pause(ctx, a, true).await,
         Command::Unpause(a) => container::pause(ctx, a, false).await,
@@ -75,6 +77,7 @@ pub async fn dispatch(ctx: &mut Ctx, cli: Cli) -> Result<(), CliError> {
             Some(ContainerCommand::Commit(a)) => image::commit(ctx, a).await,
             Some(ContainerCommand::Rename(a)) => container::rename(ctx, a).await,
             Some(ContainerCommand::Top(a)) => container::top(ctx, a).await,
+            Some(ContainerCommand::Cp(a)) => cp::cp(ctx, a).await,
             Some(ContainerCommand::Stats(a)) => stats::stats(ctx, a).await,
             Some(ContainerCommand::Pause(a)) => container::pause(ctx, a, true).await,
             Some(ContainerCommand::Unpause(a)) => container::pause(ctx, a, false).await,
