@@ -298,3 +298,115 @@ fn stats_move_when_the_container_works() {
         "{v}"
     );
 }
+
+#[test]
+fn restart_policies_with_backoff_and_manual_stop() {
+    let d = Daemon::start();
+    d.import_busybox("busybox:latest");
+    // on-failure:2 restarts exactly twice, then stays exited.
+    ok(
+        &d.berth(&[
+            "run",
+            "-d",
+            "--name",
+            "flaky",
+            "--restart",
+            "on-failure:2",
+            "busybox",
+            "sh",
+            "-c",
+            "exit 3",
+        ]),
+        "run on-failure",
+    );
+    let count = |d: &Daemon, name: &str| -> String {
+        d.berth(&["inspect", "-f", "{{.RestartCount}} {{.State.Status}}", name])
+            .stdout
+            .trim()
+            .to_string()
+    };
+    assert!(
+        common::eventually(10, || count(&d, "flaky") == "2 exited"),
+        "{}",
+        count(&d, "flaky")
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(count(&d, "flaky"), "2 exited", "no third restart");
+    // A zero exit is no failure.
+    ok(
+        &d.berth(&[
+            "run",
+            "-d",
+            "--name",
+            "fine",
+            "--restart",
+            "on-failure",
+            "busybox",
+            "true",
+        ]),
+        "run",
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(count(&d, "fine").starts_with("0 "), "{}", count(&d, "fine"));
+
+    // always: keeps coming back, with growing delays; stop ends it.
+    ok(
+        &d.docker(&[
+            "run",
+            "-d",
+            "--name",
+            "looper",
+            "--restart",
+            "always",
+            "busybox",
+            "sh",
+            "-c",
+            "sleep 0.1; exit 1",
+        ]),
+        "run always",
+    );
+    assert!(common::eventually(10, || {
+        count(&d, "looper")
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|n| n >= 3)
+    }));
+    ok(&d.berth(&["stop", "-t", "1", "looper"]), "stop");
+    let after_stop = count(&d, "looper");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(
+        count(&d, "looper"),
+        after_stop,
+        "a stopped container stays stopped"
+    );
+    assert!(after_stop.ends_with("exited"), "{after_stop}");
+
+    // The daemon brings `always` containers back when it starts (here it stopped them on
+    // its way down, with live-restore off).
+    let mut d = Daemon::start_with(r#""live-restore": false"#);
+    d.import_busybox("busybox:latest");
+    ok(
+        &d.berth(&[
+            "run",
+            "-d",
+            "--name",
+            "server",
+            "--restart",
+            "always",
+            "--stop-timeout",
+            "1",
+            "busybox",
+            "sleep",
+            "300",
+        ]),
+        "run",
+    );
+    d.stop();
+    d.spawn();
+    assert!(common::eventually(10, || d
+        .berth(&["inspect", "-f", "{{.State.Running}}", "server"])
+        .stdout
+        .trim()
+        == "true"));
+}

@@ -28,6 +28,8 @@ pub(crate) struct Live {
     pub shim: Option<berth_runtime::ShimClient>,
     /// true while running; `logs -f` watches it to know when to stop following.
     pub running: watch::Sender<bool>,
+    /// The restart policy's current backoff (Docker's: 100 ms, doubling, reset after 10 s up).
+    pub restart_delay: std::time::Duration,
 }
 
 impl Default for Live {
@@ -39,6 +41,7 @@ impl Default for Live {
             removal_waiters: Vec::new(),
             shim: None,
             running: watch::channel(false).0,
+            restart_delay: std::time::Duration::ZERO,
         }
     }
 }

@@ -55,6 +55,21 @@ fn parse_size(s: &str) -> Option<u64> {
 }
 
 /// Keeps the actionable part of a runtime error (`exec: "x": executable file not found ...`).
+/// Whether a container's restart policy brings it back after exiting with `code`.
+fn should_restart(c: &crate::types::Container, code: i32) -> bool {
+    let p = &c.host_config.restart_policy;
+    if c.state.has_been_manually_stopped {
+        return false;
+    }
+    match p.name.as_str() {
+        "always" | "unless-stopped" => true,
+        "on-failure" => {
+            code != 0 && (p.maximum_retry_count <= 0 || c.restart_count < p.maximum_retry_count)
+        }
+        _ => false,
+    }
+}
+
 fn start_error_message(msg: &str) -> String {
     match msg.find("exec: \"") {
         Some(i) => msg[i..].to_string(),
@@ -434,6 +449,9 @@ impl Engine {
             });
         }
         tracing::debug!(id, code = info.exit_code, "container exited");
+        if !auto_remove {
+            self.maybe_restart(id, &info, &live, op.clone());
+        }
         if auto_remove {
             let engine = self.clone();
             let id = id.to_string();
@@ -452,6 +470,60 @@ impl Engine {
                 }
             });
         }
+    }
+
+    /// Applies the restart policy after an exit: `always` and `unless-stopped` unless stopped
+    /// by hand, `on-failure[:N]` for a non-zero code up to N times; after Docker's backoff.
+    fn maybe_restart(
+        &self,
+        id: &str,
+        info: &ExitInfo,
+        live: &Arc<Mutex<Live>>,
+        op: Arc<tokio::sync::Mutex<()>>,
+    ) {
+        let Ok(c) = self.inspect_container(id) else {
+            return;
+        };
+        if !should_restart(&c, info.exit_code) {
+            return;
+        }
+        let ran = c
+            .state
+            .started_at
+            .map(|s| info.exited_at - s)
+            .unwrap_or_default();
+        let delay = {
+            let mut l = lock(live);
+            l.restart_delay = if ran >= chrono::Duration::seconds(10) || l.restart_delay.is_zero() {
+                Duration::from_millis(100)
+            } else {
+                (l.restart_delay * 2).min(Duration::from_secs(60))
+            };
+            l.restart_delay
+        };
+        let engine = self.clone();
+        let id = id.to_string();
+        let live = live.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _guard = op.lock().await;
+            // Stopped by hand, removed or started meanwhile: the policy no longer applies.
+            let Ok(c) = engine.inspect_container(&id) else {
+                return;
+            };
+            if c.state.is_running() || !should_restart(&c, c.state.exit_code) {
+                return;
+            }
+            if engine
+                .update_container(&id, |c| c.restart_count += 1)
+                .is_err()
+            {
+                return;
+            }
+            if let Err(e) = engine.start_locked(&id, &live).await {
+                tracing::warn!(id, error = %e, "restart by policy");
+            }
+        });
     }
 
     /// Registers for the next exit before anything can cause it.
@@ -672,6 +744,26 @@ impl Engine {
     }
 
     /// After a daemon restart: re-attach to live shims, record exits that happened meanwhile.
+    /// Containers a restart policy brings back when the daemon starts.
+    async fn start_by_policy(&self) {
+        let due: Vec<String> = lock(&self.inner.containers)
+            .by_id
+            .values()
+            .filter(|s| !s.c.state.is_running())
+            .filter(|s| match s.c.host_config.restart_policy.name.as_str() {
+                "always" => true,
+                "unless-stopped" => !s.c.state.has_been_manually_stopped,
+                _ => false,
+            })
+            .map(|s| s.c.id.clone())
+            .collect();
+        for id in due {
+            if let Err(e) = self.start_container(&id).await {
+                tracing::warn!(id, error = %e, "start by restart policy");
+            }
+        }
+    }
+
     pub(crate) async fn restore(&self) {
         let all: Vec<(String, bool)> = lock(&self.inner.containers)
             .by_id
@@ -713,6 +805,7 @@ impl Engine {
                 }
             }
         }
+        self.start_by_policy().await;
     }
 }
 
