@@ -410,3 +410,62 @@ fn restart_policies_with_backoff_and_manual_stop() {
         .trim()
         == "true"));
 }
+
+#[test]
+fn events_in_order_with_filters_since_and_until() {
+    let d = Daemon::start();
+    d.import_busybox("busybox:latest");
+    let start = chrono_now_secs();
+    let run = d.berth(&["run", "--name", "evented", "busybox", "sh", "-c", "exit 2"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    ok(&d.berth(&["rm", "evented"]), "rm");
+    ok(&d.berth(&["volume", "create", "evvol"]), "volume");
+    let until = chrono_now_secs() + 3;
+    let since = start.to_string();
+    let until_s = until.to_string();
+    let out = d.berth(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until_s,
+        "--filter",
+        "type=container",
+    ]);
+    ok(&out, "events");
+    let actions: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    assert_eq!(
+        actions,
+        vec!["create", "start", "die", "destroy"],
+        "{out:?}"
+    );
+    assert!(
+        out.stdout.contains("exitCode=2") && out.stdout.contains("name=evented"),
+        "{out:?}"
+    );
+    // The docker CLI reads the same stream, with its own filters and format.
+    let docker = d.docker(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until_s,
+        "--filter",
+        "type=volume",
+        "--format",
+        "{{.Type}} {{.Action}} {{.Actor.ID}}",
+    ]);
+    assert_eq!(docker.stdout, "volume create evvol\n", "{docker:?}");
+}
+
+fn chrono_now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+        - 1
+}

@@ -213,6 +213,7 @@ impl Engine {
             if img.refs.is_empty() {
                 progress.stream(format!("Loaded image ID: {id}\n")).await;
             }
+            self.emit("image", "load", &id.to_string(), &[]);
             ids.push(id);
         }
         Ok(ids)

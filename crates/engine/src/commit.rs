@@ -157,6 +157,9 @@ impl Engine {
         }
         let id = self.register_image(config, layers, target);
         drop(lease);
+        if id.is_ok() && !opts.keep_image_config {
+            self.emit_container(&c.id, "commit", &[]);
+        }
         id
     }
 

@@ -314,6 +314,7 @@ impl Engine {
                 live: Arc::default(),
             },
         );
+        self.emit_container(&id, "create", &[]);
         Ok(CreateResponse {
             id,
             warnings: Vec::new(),
@@ -424,6 +425,7 @@ impl Engine {
 
     /// Deletes a stopped container: filesystem, record, name; then wakes removal waiters.
     pub(crate) async fn remove_stopped(&self, id: &str) -> Result<()> {
+        self.emit_container(id, "destroy", &[]);
         let engine = self.clone();
         let id_owned = id.to_string();
         tokio::task::spawn_blocking(move || -> Result<()> {

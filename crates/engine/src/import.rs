@@ -82,8 +82,12 @@ impl Engine {
         let target = parse_tag_target(repo, tag)?;
         let mut db = lock(&self.inner.images);
         let id = db.resolve(name)?.id.clone();
+        let shown = target.familiar_string();
         db.set_name(target, &id);
-        db.save(&self.inner.config.data_root.join("content"))
+        db.save(&self.inner.config.data_root.join("content"))?;
+        drop(db);
+        self.emit("image", "tag", &id.to_string(), &[("name", shown.as_str())]);
+        Ok(())
     }
 
     pub fn remove_image(
@@ -113,6 +117,12 @@ impl Engine {
             db.save(&self.inner.config.data_root.join("content"))?;
             items
         };
+        for item in &items {
+            match item {
+                ImageDeleteItem::Untagged(n) => self.emit("image", "untag", n, &[("name", n)]),
+                ImageDeleteItem::Deleted(d) => self.emit("image", "delete", d, &[("name", d)]),
+            }
+        }
         let mut items = items;
         for layer in self.gc()? {
             items.push(ImageDeleteItem::Deleted(layer.to_string()));
@@ -250,7 +260,9 @@ impl Engine {
             digest: diff_id,
             size,
         };
-        self.register_image(config, vec![layer], target)
+        let id = self.register_image(config, vec![layer], target)?;
+        self.emit("image", "import", &id.to_string(), &[]);
+        Ok(id)
     }
 
     /// `import` of an archive at a URL (http or https), streamed as it downloads.

@@ -10,6 +10,7 @@ mod commit;
 mod containers;
 mod cp;
 mod error;
+pub mod events;
 mod files;
 mod imageconfig;
 mod images;
@@ -82,6 +83,7 @@ pub(crate) struct Inner {
     leases: Arc<Mutex<leases::Leases>>,
     /// Serialises volume creation, so that two containers naming a new volume share it.
     volumes_lock: Mutex<()>,
+    events: events::Events,
 }
 
 /// Locks a std mutex, recovering from poisoning: a panic elsewhere must not wedge the daemon,
@@ -132,6 +134,7 @@ impl Engine {
                 registry,
                 leases: Arc::default(),
                 volumes_lock: Mutex::new(()),
+                events: events::Events::default(),
             }),
         };
         engine.open_volumes()?;

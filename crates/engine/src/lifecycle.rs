@@ -139,6 +139,7 @@ impl Engine {
                     c.state.oom_killed = false;
                     c.state.has_been_manually_stopped = false;
                 })?;
+                self.emit_container(id, "start", &[]);
                 let client = ShimClient::new(&shim_config.socket);
                 let pending = {
                     let mut l = lock(live);
@@ -449,6 +450,8 @@ impl Engine {
             });
         }
         tracing::debug!(id, code = info.exit_code, "container exited");
+        let code = info.exit_code.to_string();
+        self.emit_container(id, "die", &[("exitCode", code.as_str())]);
         if !auto_remove {
             self.maybe_restart(id, &info, &live, op.clone());
         }
@@ -599,6 +602,7 @@ impl Engine {
                 .await
                 .is_ok()
             {
+                self.emit_container(id, "stop", &[]);
                 return Ok(());
             }
             if let Some(shim) = &shim {
@@ -606,6 +610,7 @@ impl Engine {
             }
         }
         let _ = rx.await;
+        self.emit_container(id, "stop", &[]);
         Ok(())
     }
 
@@ -645,6 +650,8 @@ impl Engine {
                 if sig == libc::SIGKILL {
                     self.update_container(&id, |c| c.state.has_been_manually_stopped = true)?;
                 }
+                let signal = sig.to_string();
+                self.emit_container(&id, "kill", &[("signal", signal.as_str())]);
                 shim.kill(sig).await.map_err(|e| match e {
                     ShimError::Refused(m) if m.contains("not running") => EngineError::conflict(
                         format!("Cannot kill container: {id}: Container {id} is not running"),

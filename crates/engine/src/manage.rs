@@ -183,7 +183,9 @@ impl Engine {
             }
         }
         self.set_frozen(&id, true).await?;
-        self.update_container(&id, |c| c.state.status = crate::types::Status::Paused)
+        self.update_container(&id, |c| c.state.status = crate::types::Status::Paused)?;
+        self.emit_container(&id, "pause", &[]);
+        Ok(())
     }
 
     /// `docker unpause`.
@@ -196,7 +198,9 @@ impl Engine {
                 "Container {id} is not paused"
             )));
         }
-        self.thaw(&id).await
+        self.thaw(&id).await?;
+        self.emit_container(&id, "unpause", &[]);
+        Ok(())
     }
 
     /// Thaws a paused container and records it running again (before a stop or kill, whose
@@ -261,7 +265,9 @@ impl Engine {
         self.save_container(&next)?;
         slot.c = next;
         db.names.remove(&old);
-        db.names.insert(new_name.to_string(), cid);
+        db.names.insert(new_name.to_string(), cid.clone());
+        drop(db);
+        self.emit_container(&cid, "rename", &[("oldName", &format!("/{old}"))]);
         Ok(())
     }
 

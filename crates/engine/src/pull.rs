@@ -223,6 +223,7 @@ impl Engine {
             format!("Status: Downloaded newer image for {shown}")
         };
         progress.status("", status).await;
+        self.emit("image", "pull", &shown, &[("name", shown.as_str())]);
         Ok(id)
     }
 

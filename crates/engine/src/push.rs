@@ -195,6 +195,8 @@ impl Engine {
                 format!("{tag}: digest: {digest} size: {}", manifest_bytes.len()),
             )
             .await;
+        let shown = target.familiar_string();
+        self.emit("image", "push", &shown, &[("name", shown.as_str())]);
         progress
             .send(Progress::Aux(serde_json::json!({
                 "Tag": tag,

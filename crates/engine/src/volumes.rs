@@ -228,6 +228,7 @@ impl Engine {
         let v = self
             .read_volume(name)?
             .ok_or_else(|| EngineError::internal(format!("volume {name} vanished")))?;
+        self.emit("volume", "create", name, &[("driver", "local")]);
         Ok((v, true))
     }
 
@@ -305,7 +306,9 @@ impl Engine {
         // The record goes first: a crash half-way leaves an incomplete volume, removed at the
         // next start, never a record without its data.
         std::fs::remove_file(dir.join(RECORD)).ctx(|| format!("remove volume {name}"))?;
-        std::fs::remove_dir_all(&dir).ctx(|| format!("remove volume {name}"))
+        std::fs::remove_dir_all(&dir).ctx(|| format!("remove volume {name}"))?;
+        self.emit("volume", "destroy", name, &[("driver", "local")]);
+        Ok(())
     }
 
     /// `docker volume prune`: unused anonymous volumes, or all unused ones with `all=true`.

@@ -94,6 +94,9 @@ pub enum Command {
     /// Display the running processes of a container
     #[command(override_usage = "berth top CONTAINER [ps OPTIONS]")]
     Top(TopArgs),
+    /// Get real time events from the server
+    #[command(override_usage = "berth events [OPTIONS]")]
+    Events(EventsArgs),
     /// Copy files/folders between a container and the local filesystem
     #[command(
         override_usage = "berth cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\tberth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH"

@@ -405,6 +405,86 @@ fn server_info_text(i: &Json) -> String {
     out
 }
 
+/// `berth events`: docker/cli's line per event, `<time> <type> <action> <id> (<attrs>)`.
+pub async fn events(ctx: &mut Ctx, a: crate::args::EventsArgs) -> Result<(), CliError> {
+    use futures_util::StreamExt;
+    let path = crate::client::Query::new()
+        .set_if(
+            a.since.is_some(),
+            "since",
+            a.since.clone().unwrap_or_default(),
+        )
+        .set_if(
+            a.until.is_some(),
+            "until",
+            a.until.clone().unwrap_or_default(),
+        )
+        .set_if(
+            !a.filter.is_empty(),
+            "filters",
+            crate::cmd::container::filters_json(&a.filter),
+        )
+        .to_path("/events");
+    let template = match a.format.as_deref().filter(|f| !f.is_empty()) {
+        Some(f) => Some(
+            crate::template::Template::parse(f)
+                .map_err(|e| CliError::new(format!("failed to parse template: {e}")))?,
+        ),
+        None => None,
+    };
+    let client = ctx.client().await?;
+    let mut stream = client
+        .stream(hyper::Method::GET, &path, crate::client::empty_body(), &[])
+        .await?;
+    let mut buf = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        buf.extend_from_slice(&chunk?);
+        while let Some(end) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=end).collect();
+            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line) else {
+                continue;
+            };
+            let text = match &template {
+                Some(t) => t
+                    .execute(
+                        &crate::template::Value::from(&v),
+                        &crate::template::ExecOptions::default(),
+                    )
+                    .map_err(|e| CliError::new(format!("failed to execute template: {e}")))?,
+                None => event_line(&v),
+            };
+            output::outln(&text);
+        }
+    }
+    Ok(())
+}
+
+fn event_line(v: &serde_json::Value) -> String {
+    let nanos = v["timeNano"].as_i64().unwrap_or(0);
+    let time =
+        chrono::DateTime::from_timestamp(nanos / 1_000_000_000, (nanos % 1_000_000_000) as u32)
+            .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string())
+            .unwrap_or_default();
+    let attrs: Vec<String> = v["Actor"]["Attributes"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, val)| format!("{k}={}", val.as_str().unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut line = format!(
+        "{time} {} {} {}",
+        v["Type"].as_str().unwrap_or_default(),
+        v["Action"].as_str().unwrap_or_default(),
+        v["Actor"]["ID"].as_str().unwrap_or_default()
+    );
+    if !attrs.is_empty() {
+        line.push_str(&format!(" ({})", attrs.join(", ")));
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
