@@ -49,6 +49,7 @@ pub(crate) fn routes() -> Router<Engine> {
         .route("/containers/{id}/unpause", post(unpause))
         .route("/containers/{id}/changes", get(changes))
         .route("/containers/{id}/top", get(top))
+        .route("/containers/{id}/update", post(update))
         .route(
             "/containers/{id}/archive",
             get(archive_get).put(archive_put).head(archive_head),
@@ -123,6 +124,48 @@ async fn archive_put(
     ));
     engine.write_container_path(&id, &path, reader).await?;
     Ok(empty(StatusCode::OK))
+}
+
+/// `POST /containers/{id}/update`: resources and the restart policy.
+async fn update(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let body = body.map_err(body_error)?;
+    let v: serde_json::Value = if body.iter().all(u8::is_ascii_whitespace) {
+        serde_json::json!({})
+    } else {
+        parse_json(&body)?
+    };
+    let num = |k: &str| v.get(k).and_then(serde_json::Value::as_i64);
+    let nano = match (num("NanoCpus"), num("CpuQuota"), num("CpuPeriod")) {
+        (Some(n), _, _) => Some(n),
+        (None, Some(q), p) if q > 0 => {
+            Some(q * 1_000_000_000 / p.filter(|p| *p > 0).unwrap_or(100_000))
+        }
+        _ => None,
+    };
+    let restart_policy = v.get("RestartPolicy").and_then(|r| {
+        let name = r.get("Name")?.as_str()?.to_string();
+        Some(berth_engine::types::RestartPolicy {
+            name,
+            maximum_retry_count: r
+                .get("MaximumRetryCount")
+                .and_then(serde_json::Value::as_i64)
+                .unwrap_or(0),
+        })
+    });
+    let req = berth_engine::UpdateRequest {
+        memory: num("Memory").filter(|m| *m != 0),
+        memory_swap: num("MemorySwap").filter(|m| *m != 0),
+        nano_cpus: nano.filter(|n| *n != 0),
+        cpu_shares: num("CpuShares").filter(|n| *n != 0),
+        pids_limit: num("PidsLimit").filter(|n| *n != 0),
+        restart_policy,
+    };
+    engine.update_resources(&id, req).await?;
+    ok_json(&serde_json::json!({ "Warnings": [] }))
 }
 
 async fn top(State(engine): State<Engine>, Path(id): Path<String>, q: Query) -> ApiResult {

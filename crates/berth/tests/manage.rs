@@ -469,3 +469,52 @@ fn chrono_now_secs() -> u64 {
         .unwrap_or(0)
         - 1
 }
+
+#[test]
+fn update_changes_limits_of_a_running_container() {
+    let d = Daemon::start();
+    d.import_busybox("busybox:latest");
+    ok(
+        &d.berth(&[
+            "run", "-d", "--name", "limited", "--memory", "64m", "busybox", "sleep", "60",
+        ]),
+        "run -d",
+    );
+    ok(
+        &d.berth(&["update", "--memory", "96m", "--pids-limit", "50", "limited"]),
+        "update",
+    );
+    let cfg = d.berth(&[
+        "inspect",
+        "-f",
+        "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}",
+        "limited",
+    ]);
+    assert_eq!(
+        cfg.stdout.trim(),
+        format!("{} 50", 96 * 1024 * 1024),
+        "{cfg:?}"
+    );
+    // The limit is live: the stats read it back from the cgroup.
+    let limit = d.docker(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.MemUsage}}",
+        "limited",
+    ]);
+    assert!(limit.stdout.contains("/ 96MiB"), "{limit:?}");
+    ok(
+        &d.docker(&["update", "--restart", "on-failure:3", "limited"]),
+        "docker update",
+    );
+    let policy = d.berth(&[
+        "inspect",
+        "-f",
+        "{{.HostConfig.RestartPolicy.Name}}",
+        "limited",
+    ]);
+    assert_eq!(policy.stdout.trim(), "on-failure", "{policy:?}");
+    let none = d.berth(&["update", "limited"]);
+    assert_ne!(none.code, 0, "{none:?}");
+}

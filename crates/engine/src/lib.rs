@@ -42,7 +42,7 @@ pub use commit::CommitOptions;
 pub use cp::PathStat;
 pub use error::{EngineError, ErrorKind, Result};
 pub use imageconfig::RunConfig;
-pub use manage::{Change, ChangeKind, PruneReport, Stats, Top};
+pub use manage::{Change, ChangeKind, PruneReport, Stats, Top, UpdateRequest};
 pub use progress::ProgressSink;
 use types::*;
 pub use volumes::VolumePrune;

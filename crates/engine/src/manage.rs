@@ -85,6 +85,17 @@ fn host_memory() -> u64 {
         .unwrap_or(0)
 }
 
+/// `docker update`: the resources and restart policy to change; `None` keeps the current.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateRequest {
+    pub memory: Option<i64>,
+    pub memory_swap: Option<i64>,
+    pub nano_cpus: Option<i64>,
+    pub cpu_shares: Option<i64>,
+    pub pids_limit: Option<i64>,
+    pub restart_policy: Option<crate::types::RestartPolicy>,
+}
+
 /// What `container prune` did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PruneReport {
@@ -161,6 +172,63 @@ impl Engine {
                 .map(|n| n.get() as u32)
                 .unwrap_or(1),
             running,
+        })
+    }
+
+    /// `docker update`: records the new settings and, on a running container, writes them into
+    /// its cgroup at once.
+    pub async fn update_resources(&self, id: &str, req: UpdateRequest) -> Result<()> {
+        let (id, op, _live) = self.lookup(id)?;
+        let _guard = op.lock().await;
+        let c = self.inspect_container(&id)?;
+        if let (Some(m), Some(s)) = (req.memory, req.memory_swap) {
+            if m > 0 && s > 0 && s < m {
+                return Err(EngineError::invalid(
+                    "Minimum memoryswap limit should be larger than memory limit, see usage",
+                ));
+            }
+        }
+        if let Some(m) = req.memory.filter(|m| *m > 0 && *m < 6 * 1024 * 1024) {
+            return Err(EngineError::invalid(format!(
+                "Minimum memory limit allowed is 6MB (asked for {m} bytes)"
+            )));
+        }
+        if c.state.is_running() {
+            let limits = berth_runtime::cgroup::Limits {
+                memory: req.memory,
+                memory_swap: req
+                    .memory_swap
+                    .or(req.memory.map(|m| if m > 0 { m * 2 } else { 0 })),
+                nano_cpus: req.nano_cpus,
+                cpu_shares: req.cpu_shares,
+                pids: req.pids_limit,
+            };
+            let path = cgroups_path(&id);
+            tokio::task::spawn_blocking(move || berth_runtime::cgroup::set_limits(&path, &limits))
+                .await
+                .map_err(|e| EngineError::internal(format!("update task: {e}")))?
+                .map_err(|e| EngineError::internal(format!("Cannot update container {id}: {e}")))?;
+        }
+        self.update_container(&id, |c| {
+            let h = &mut c.host_config;
+            if let Some(m) = req.memory {
+                h.memory = m;
+            }
+            if let Some(s) = req.memory_swap {
+                h.memory_swap = s;
+            }
+            if let Some(n) = req.nano_cpus {
+                h.nano_cpus = n;
+            }
+            if let Some(s) = req.cpu_shares {
+                h.cpu_shares = s;
+            }
+            if let Some(p) = req.pids_limit {
+                h.pids_limit = (p > 0).then_some(p);
+            }
+            if let Some(r) = req.restart_policy.clone() {
+                h.restart_policy = r;
+            }
         })
     }
 

@@ -137,6 +137,94 @@ fn usage_at(root: &Path, cgroups_path: &str) -> io::Result<Usage> {
     })
 }
 
+/// Limits to change on a live cgroup (`docker update`); `None` leaves one as it is, and 0
+/// (or -1 for PIDs) means unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub memory: Option<i64>,
+    pub memory_swap: Option<i64>,
+    pub nano_cpus: Option<i64>,
+    pub cpu_shares: Option<i64>,
+    pub pids: Option<i64>,
+}
+
+/// Writes `limits` into the cgroup (v2 or v1 files).
+pub fn set_limits(cgroups_path: &str, limits: &Limits) -> io::Result<()> {
+    set_limits_at(Path::new(CGROUP_ROOT), cgroups_path, limits)
+}
+
+const CFS_PERIOD: i64 = 100_000;
+
+fn set_limits_at(root: &Path, cgroups_path: &str, l: &Limits) -> io::Result<()> {
+    let rel = cgroups_path.trim_start_matches('/');
+    let write = |p: std::path::PathBuf, v: String| std::fs::write(&p, v);
+    if root.join("cgroup.controllers").exists() {
+        let dir = root.join(rel);
+        let max = |n: i64| if n > 0 { n.to_string() } else { "max".into() };
+        if let Some(m) = l.memory {
+            write(dir.join("memory.max"), max(m))?;
+        }
+        if let (Some(swap), Some(m)) = (l.memory_swap, l.memory) {
+            // Docker's MemorySwap counts memory too; v2's swap.max is the swap alone.
+            let v = if swap > 0 {
+                (swap - m).max(0).to_string()
+            } else {
+                "max".into()
+            };
+            write(dir.join("memory.swap.max"), v)?;
+        }
+        if let Some(n) = l.nano_cpus {
+            let v = if n > 0 {
+                format!("{} {CFS_PERIOD}", n * CFS_PERIOD / 1_000_000_000)
+            } else {
+                format!("max {CFS_PERIOD}")
+            };
+            write(dir.join("cpu.max"), v)?;
+        }
+        if let Some(s) = l.cpu_shares.filter(|s| *s > 0) {
+            // The kernel's shares→weight mapping (as runc does it).
+            let weight = 1 + ((s.clamp(2, 262_144) - 2) * 9999) / 262_142;
+            write(dir.join("cpu.weight"), weight.to_string())?;
+        }
+        if let Some(p) = l.pids {
+            write(dir.join("pids.max"), max(p))?;
+        }
+        return Ok(());
+    }
+    let at = |ctrl: &str, file: &str| root.join(ctrl).join(rel).join(file);
+    if let Some(m) = l.memory {
+        let v = if m > 0 { m.to_string() } else { "-1".into() };
+        // Raising the limit above memsw first would fail: memsw goes up first, down last.
+        let swap = l
+            .memory_swap
+            .map(|s| if s > 0 { s.to_string() } else { "-1".into() });
+        if let Some(sw) = &swap {
+            let _ = write(at("memory", "memory.memsw.limit_in_bytes"), sw.clone());
+        }
+        write(at("memory", "memory.limit_in_bytes"), v)?;
+        if let Some(sw) = swap {
+            let _ = write(at("memory", "memory.memsw.limit_in_bytes"), sw);
+        }
+    }
+    if let Some(n) = l.nano_cpus {
+        write(at("cpu", "cpu.cfs_period_us"), CFS_PERIOD.to_string())?;
+        let quota = if n > 0 {
+            n * CFS_PERIOD / 1_000_000_000
+        } else {
+            -1
+        };
+        write(at("cpu", "cpu.cfs_quota_us"), quota.to_string())?;
+    }
+    if let Some(s) = l.cpu_shares.filter(|s| *s > 0) {
+        write(at("cpu", "cpu.shares"), s.to_string())?;
+    }
+    if let Some(p) = l.pids {
+        let v = if p > 0 { p.to_string() } else { "max".into() };
+        write(at("pids", "pids.max"), v)?;
+    }
+    Ok(())
+}
+
 /// The host's total CPU time in nanoseconds (`/proc/stat`'s first line), Docker's
 /// `system_cpu_usage`.
 pub fn system_cpu_ns() -> io::Result<u64> {

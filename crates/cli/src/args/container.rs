@@ -302,6 +302,37 @@ pub struct CpArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Memory limit
+    #[arg(short = 'm', long, value_name = "bytes", value_parser = parse_memory)]
+    pub memory: Option<i64>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
+    #[arg(long = "memory-swap", value_name = "bytes", value_parser = parse_memory_swap, allow_negative_numbers = true)]
+    pub memory_swap: Option<i64>,
+    /// Number of CPUs
+    #[arg(long, value_name = "decimal", value_parser = parse_cpus)]
+    pub cpus: Option<i64>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares", value_name = "int", value_parser = parse_int)]
+    pub cpu_shares: Option<i64>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long = "pids-limit", value_name = "int", value_parser = parse_int, allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+    /// Restart policy to apply when a container exits
+    #[arg(long, value_name = "string")]
+    pub restart: Option<String>,
+    #[arg(value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+fn parse_memory_swap(s: &str) -> Result<i64, String> {
+    if s == "-1" {
+        return Ok(-1);
+    }
+    parse_memory(s)
+}
+
+#[derive(Debug, Args)]
 pub struct TopArgs {
     /// The container, then options passed to ps
     #[arg(

@@ -97,6 +97,9 @@ pub enum Command {
     /// Get real time events from the server
     #[command(override_usage = "berth events [OPTIONS]")]
     Events(EventsArgs),
+    /// Update configuration of one or more containers
+    #[command(override_usage = "berth update [OPTIONS] CONTAINER [CONTAINER...]")]
+    Update(UpdateArgs),
     /// Copy files/folders between a container and the local filesystem
     #[command(
         override_usage = "berth cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\tberth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH"

@@ -9,7 +9,7 @@ use serde_json::Value as Json;
 use super::seg;
 use crate::args::{
     DiffArgs, KillArgs, LogsArgs, PauseArgs, PruneArgs, PsArgs, RenameArgs, RmArgs, StopArgs,
-    TopArgs, WaitArgs,
+    TopArgs, UpdateArgs, WaitArgs,
 };
 use crate::client::{empty_body, Query};
 use crate::error::{self, CliError};
@@ -109,6 +109,54 @@ pub async fn pause(ctx: &mut Ctx, a: PauseArgs, pause: bool) -> Result<(), CliEr
     for name in &a.containers {
         match client
             .post(&format!("/containers/{}/{verb}", seg(name)), None)
+            .await
+        {
+            Ok(_) => output::outln(name),
+            Err(e) => errors.push(CliError::from(e)),
+        }
+    }
+    error::join(errors)
+}
+
+/// `update`: docker/cli refuses a call that changes nothing, then prints each name updated.
+pub async fn update(ctx: &mut Ctx, a: UpdateArgs) -> Result<(), CliError> {
+    ctx.require_min_args(a.containers.len(), 1)?;
+    let mut body = serde_json::Map::new();
+    let mut set = |k: &str, v: Option<i64>| {
+        if let Some(v) = v {
+            body.insert(k.into(), serde_json::json!(v));
+        }
+    };
+    set("Memory", a.memory);
+    set("MemorySwap", a.memory_swap);
+    set("NanoCpus", a.cpus);
+    set("CpuShares", a.cpu_shares);
+    set("PidsLimit", a.pids_limit);
+    if let Some(r) = &a.restart {
+        let (name, count) = match r.split_once(':') {
+            Some((n, c)) => (
+                n,
+                c.parse::<i64>()
+                    .map_err(|_| CliError::new(format!("invalid restart policy {r}")))?,
+            ),
+            None => (r.as_str(), 0),
+        };
+        body.insert(
+            "RestartPolicy".into(),
+            serde_json::json!({"Name": name, "MaximumRetryCount": count}),
+        );
+    }
+    if body.is_empty() {
+        return Err(CliError::new(
+            "you must provide one or more flags when using this command",
+        ));
+    }
+    let client = ctx.client().await?;
+    let body = Json::Object(body);
+    let mut errors = Vec::new();
+    for name in &a.containers {
+        match client
+            .post(&format!("/containers/{}/update", seg(name)), Some(&body))
             .await
         {
             Ok(_) => output::outln(name),

@@ -51,6 +51,7 @@ pub async fn dispatch(ctx: &mut Ctx, cli: Cli) -> Result<(), CliError> {
         Command::Rename(a) => container::rename(ctx, a).await,
         Command::Top(a) => container::top(ctx, a).await,
         Command::Events(a) => system::events(ctx, a).await,
+        Command::Update(a) => container::update(ctx, a).await,
         Command::Cp(a) => cp::cp(ctx, a).await,
         Command::Stats(a) => stats::stats(ctx, a).await,
         Command::Pause(a) => container::pause(ctx, a, true).await,
