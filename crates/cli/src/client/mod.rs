@@ -470,6 +470,14 @@ impl Query {
         }
     }
 
+    /// Sets `k` only when there is a value.
+    pub fn set_opt<V: Into<String>>(self, k: &str, v: Option<V>) -> Query {
+        match v {
+            Some(v) => self.set(k, v),
+            None => self,
+        }
+    }
+
     /// `path?k=v&...`, or just `path` when empty.
     pub fn to_path(&self, path: &str) -> String {
         if self.0.is_empty() {

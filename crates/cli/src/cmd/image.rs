@@ -81,18 +81,10 @@ pub async fn commit(ctx: &mut Ctx, a: CommitArgs) -> Result<(), CliError> {
     };
     let mut query = Query::new()
         .set("container", container.clone())
-        .set_if(repo.is_some(), "repo", repo.unwrap_or_default())
-        .set_if(tag.is_some(), "tag", tag.unwrap_or_default())
-        .set_if(
-            a.message.is_some(),
-            "comment",
-            a.message.clone().unwrap_or_default(),
-        )
-        .set_if(
-            a.author.is_some(),
-            "author",
-            a.author.clone().unwrap_or_default(),
-        )
+        .set_opt("repo", repo)
+        .set_opt("tag", tag)
+        .set_opt("comment", a.message.clone())
+        .set_opt("author", a.author.clone())
         .set("pause", if a.pause { "1" } else { "0" });
     for change in &a.change {
         query = query.set("changes", change.clone());
@@ -245,18 +237,10 @@ pub async fn import(ctx: &mut Ctx, a: ImportArgs) -> Result<(), CliError> {
     };
     let mut query = Query::new()
         .set("fromSrc", from_src)
-        .set_if(repo.is_some(), "repo", repo.unwrap_or_default())
-        .set_if(tag.is_some(), "tag", tag.unwrap_or_default())
-        .set_if(
-            a.message.is_some(),
-            "message",
-            a.message.clone().unwrap_or_default(),
-        )
-        .set_if(
-            a.platform.is_some(),
-            "platform",
-            a.platform.clone().unwrap_or_default(),
-        );
+        .set_opt("repo", repo)
+        .set_opt("tag", tag)
+        .set_opt("message", a.message.clone())
+        .set_opt("platform", a.platform.clone());
     for change in &a.change {
         query = query.set("changes", change.clone());
     }
