@@ -120,6 +120,20 @@ async fn post_dispatch(
     if rest == "create" {
         return create(engine, version, &headers, q, body).await;
     }
+    if rest == "prune" {
+        let filters = q.filters()?;
+        // dangling=false means "all unused images" (docker image prune -a).
+        let all = filters
+            .get("dangling")
+            .is_some_and(|v| v.iter().any(|x| x == "false" || x == "0"));
+        let (items, freed) = engine.prune_images(all)?;
+        let deleted: Vec<ImageDeleteResponseItem> =
+            items.iter().map(convert::image::delete_item).collect();
+        return ok_json(&serde_json::json!({
+            "ImagesDeleted": deleted,
+            "SpaceReclaimed": freed,
+        }));
+    }
     if rest == "load" {
         return load(engine, body).await;
     }

@@ -400,3 +400,31 @@ fn berth_build_cli_with_dockerignore_stdin_and_quiet() {
     let out = d.berth(&["build", "-f", "Nope", &dir]);
     assert_ne!(out.code, 0, "{out:?}");
 }
+
+#[test]
+fn image_prune_removes_dangling_and_intermediate_images() {
+    let d = Daemon::start();
+    d.import_busybox("busybox:latest");
+    let dir = context(
+        &d,
+        "prune",
+        &[("Dockerfile", "FROM busybox\nENV A=1\nRUN echo x > /x\n")],
+    );
+    ok(&docker_build(&d, &["-t", "pruned:1", &dir]), "build");
+    let all_before = d.berth(&["images", "-a", "-q"]).stdout.lines().count();
+    assert!(all_before >= 3, "intermediates exist: {all_before}");
+    let out = d.berth(&["image", "prune", "-f"]);
+    ok(&out, "prune");
+    assert!(out.stdout.contains("deleted: sha256:"), "{out:?}");
+    // Tagged images stay; the intermediates are gone, and so is their cache.
+    assert_eq!(
+        d.berth(&["run", "--rm", "pruned:1", "cat", "/x"]).stdout,
+        "x\n"
+    );
+    let all_after = d.berth(&["images", "-a", "-q"]).stdout.lines().count();
+    assert!(all_after < all_before, "{all_before} -> {all_after}");
+    // -a takes every image no container uses.
+    let out = d.docker(&["image", "prune", "-a", "-f"]);
+    ok(&out, "docker image prune -a");
+    assert!(d.berth(&["images", "-a", "-q"]).stdout.trim().is_empty());
+}

@@ -248,6 +248,23 @@ impl Engine {
             .collect()
     }
 
+    /// Drops cache entries whose image is gone.
+    pub(crate) fn prune_build_cache(&self) {
+        let dir = self.data_root().join("build-cache");
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let live = std::fs::read_to_string(e.path())
+                .ok()
+                .and_then(|t| Digest::parse(t.trim()).ok())
+                .is_some_and(|id| lock(&self.inner.images).images.contains_key(&id));
+            if !live {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+
     pub fn build_cache_put(&self, key: &str, id: &Digest) -> Result<()> {
         let path = self.cache_path(key);
         if let Some(dir) = path.parent() {

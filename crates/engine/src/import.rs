@@ -130,6 +130,38 @@ impl Engine {
         Ok(items)
     }
 
+    /// `docker image prune`: dangling images (build intermediates included), or with `all`
+    /// every image no container uses; returns what was untagged and deleted, and the bytes
+    /// of layers freed.
+    pub fn prune_images(&self, all: bool) -> Result<(Vec<ImageDeleteItem>, u64)> {
+        let used = self.image_usage();
+        let victims: Vec<(String, i64)> = lock(&self.inner.images)
+            .images
+            .values()
+            .filter(|r| !used.contains_key(&r.id) && (all || r.names.is_empty()))
+            .map(|r| (r.id.to_string(), r.size))
+            .collect();
+        let mut items = Vec::new();
+        let mut freed = 0u64;
+        for (id, size) in victims {
+            match self.remove_image(&id, true, false) {
+                Ok(mut done) => {
+                    if done
+                        .iter()
+                        .any(|i| matches!(i, ImageDeleteItem::Deleted(_)))
+                    {
+                        freed += size.max(0) as u64;
+                    }
+                    items.append(&mut done);
+                }
+                // Taken by a container created meanwhile: it stays.
+                Err(e) => tracing::debug!(image = %id, error = %e, "prune kept an image"),
+            }
+        }
+        self.prune_build_cache();
+        Ok((items, freed))
+    }
+
     /// Number of containers per image ID.
     fn image_usage(&self) -> std::collections::HashMap<Digest, i64> {
         let mut usage = std::collections::HashMap::new();

@@ -305,6 +305,9 @@ pub enum ImageCommand {
         override_usage = "berth image ls [OPTIONS] [REPOSITORY[:TAG]]"
     )]
     Ls(ImagesArgs),
+    /// Remove unused images
+    #[command(override_usage = "berth image prune [OPTIONS]")]
+    Prune(ImagePruneArgs),
     /// Remove one or more images
     #[command(
         visible_alias = "remove",

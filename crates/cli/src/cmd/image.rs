@@ -55,6 +55,46 @@ pub async fn images(ctx: &mut Ctx, a: ImagesArgs, called_as_images: bool) -> Res
     Ok(())
 }
 
+/// `image prune`: docker/cli's prompt, then the untagged and deleted lines and the total.
+pub async fn prune(ctx: &mut Ctx, a: crate::args::ImagePruneArgs) -> Result<(), CliError> {
+    let warning = if a.all {
+        "WARNING! This will remove all images without at least one container associated to them.\nAre you sure you want to continue? [y/N] "
+    } else {
+        "WARNING! This will remove all dangling images.\nAre you sure you want to continue? [y/N] "
+    };
+    if !a.force && !output::confirm(warning) {
+        return Ok(());
+    }
+    let filters = if a.all {
+        r#"{"dangling":{"false":true}}"#
+    } else {
+        r#"{"dangling":{"true":true}}"#
+    };
+    let path = Query::new()
+        .set("filters", filters)
+        .to_path("/images/prune");
+    let body = ctx.client().await?.post(&path, None).await?;
+    let v: Json = serde_json::from_slice(&body).map_err(|e| CliError::new(e.to_string()))?;
+    let items = v["ImagesDeleted"].as_array().cloned().unwrap_or_default();
+    if !items.is_empty() {
+        output::outln("Deleted Images:");
+        for i in &items {
+            if let Some(u) = i["Untagged"].as_str() {
+                output::outln(&format!("untagged: {u}"));
+            }
+            if let Some(d) = i["Deleted"].as_str() {
+                output::outln(&format!("deleted: {d}"));
+            }
+        }
+        output::outln("");
+    }
+    output::outln(&format!(
+        "Total reclaimed space: {}",
+        crate::units::human_size(v["SpaceReclaimed"].as_f64().unwrap_or(0.0))
+    ));
+    Ok(())
+}
+
 pub async fn commit(ctx: &mut Ctx, a: CommitArgs) -> Result<(), CliError> {
     ctx.require_min_args(a.args.len(), 1)?;
     ctx.require_max_args(a.args.len(), 2)?;

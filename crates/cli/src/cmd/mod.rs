@@ -94,6 +94,7 @@ pub async fn dispatch(ctx: &mut Ctx, cli: Cli) -> Result<(), CliError> {
             None => help(&["image"]),
             Some(ImageCommand::Build(a)) => build::build(ctx, *a).await,
             Some(ImageCommand::Ls(a)) => image::images(ctx, a, false).await,
+            Some(ImageCommand::Prune(a)) => image::prune(ctx, a).await,
             Some(ImageCommand::Rm(a)) => image::rmi(ctx, a).await,
             Some(ImageCommand::Tag(a)) => image::tag(ctx, a).await,
             Some(ImageCommand::History(a)) => image::history(ctx, a).await,
