@@ -356,11 +356,28 @@ impl DnsServer {
         let (udp, tcp) = container
             .run_async(
                 move || -> std::io::Result<(std::net::UdpSocket, std::net::TcpListener)> {
-                    let udp = std::net::UdpSocket::bind(addr)?;
-                    let tcp = std::net::TcpListener::bind(udp.local_addr()?)?;
-                    udp.set_nonblocking(true)?;
-                    tcp.set_nonblocking(true)?;
-                    Ok((udp, tcp))
+                    // UDP and TCP share one port. With port 0 the kernel picks a free UDP port
+                    // whose TCP twin may be taken (a busy namespace, such as the host's in
+                    // tests): then pick again.
+                    let mut attempts = 0;
+                    loop {
+                        let udp = std::net::UdpSocket::bind(addr)?;
+                        match std::net::TcpListener::bind(udp.local_addr()?) {
+                            Ok(tcp) => {
+                                udp.set_nonblocking(true)?;
+                                tcp.set_nonblocking(true)?;
+                                return Ok((udp, tcp));
+                            }
+                            Err(e)
+                                if addr.port() == 0
+                                    && e.kind() == std::io::ErrorKind::AddrInUse
+                                    && attempts < 16 =>
+                            {
+                                attempts += 1;
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
                 },
             )
             .await?
