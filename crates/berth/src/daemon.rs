@@ -66,9 +66,18 @@ struct FileConfig {
     group: Option<String>,
     iptables: Option<bool>,
     ip_forward: Option<bool>,
-    default_ulimits: Option<serde_json::Value>,
+    default_ulimits: BTreeMap<String, FileUlimit>,
     max_concurrent_downloads: Option<u32>,
     max_concurrent_uploads: Option<u32>,
+}
+
+/// One `default-ulimits` entry, keyed by name: `{"Name": "nofile", "Soft": 1024, "Hard": 2048}`.
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "PascalCase")]
+struct FileUlimit {
+    name: Option<String>,
+    soft: i64,
+    hard: i64,
 }
 
 fn load_file_config(path: &Path, explicit: bool) -> Result<FileConfig> {
@@ -162,6 +171,15 @@ fn run(args: Args) -> Result<()> {
             .unwrap_or(Path::new("/etc/berth"))
             .join("certs.d"),
         log_opts: file.log_opts,
+        default_ulimits: file
+            .default_ulimits
+            .into_iter()
+            .map(|(key, u)| berth_engine::types::Ulimit {
+                name: u.name.unwrap_or(key),
+                soft: u.soft,
+                hard: u.hard,
+            })
+            .collect(),
         debug,
     };
 

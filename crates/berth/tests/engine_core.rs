@@ -471,3 +471,62 @@ fn live_restore_false_stops_containers_at_shutdown() {
         d.mounts()
     );
 }
+
+#[test]
+fn ulimits_from_flags_and_daemon_defaults() {
+    let d = Daemon::start_with(
+        r#""default-ulimits": {"nproc": {"Name": "nproc", "Soft": 300, "Hard": 400},
+                               "nofile": {"Name": "nofile", "Soft": 100, "Hard": 200}}"#,
+    );
+    d.import_busybox("busybox:latest");
+    let limit = |out: &common::Out, what: &str| -> String {
+        out.stdout
+            .lines()
+            .find(|l| l.starts_with(what))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
+    };
+    // The container's own limit replaces the daemon's default of the same name only.
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "--ulimit",
+        "nofile=512:1024",
+        "busybox",
+        "cat",
+        "/proc/self/limits",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        limit(&out, "Max open files"),
+        "Max open files 512 1024 files"
+    );
+    assert_eq!(
+        limit(&out, "Max processes"),
+        "Max processes 300 400 processes"
+    );
+    let out = d.docker(&[
+        "run",
+        "--name",
+        "limited",
+        "--ulimit",
+        "nofile=256",
+        "busybox",
+        "cat",
+        "/proc/self/limits",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        limit(&out, "Max open files"),
+        "Max open files 256 256 files"
+    );
+    let shown = d.docker(&["inspect", "-f", "{{json .HostConfig.Ulimits}}", "limited"]);
+    assert_eq!(
+        shown.stdout.trim(),
+        r#"[{"Name":"nofile","Hard":256,"Soft":256}]"#,
+        "{shown:?}"
+    );
+    let bad = d.berth(&["run", "--rm", "--ulimit", "files=1", "busybox", "true"]);
+    assert_eq!(bad.code, 125, "{bad:?}");
+    assert!(bad.stderr.contains("invalid ulimit type: files"), "{bad:?}");
+}

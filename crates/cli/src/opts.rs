@@ -176,6 +176,14 @@ pub fn build(
     if let Some(p) = flags.pids_limit {
         host.insert("PidsLimit".into(), json!(p));
     }
+    if !flags.ulimit.is_empty() {
+        let ulimits: Vec<Value> = flags
+            .ulimit
+            .iter()
+            .map(|u| json!({"Name": u.name, "Soft": u.soft, "Hard": u.hard}))
+            .collect();
+        host.insert("Ulimits".into(), Value::Array(ulimits));
+    }
     if let Some(r) = &flags.restart {
         host.insert("RestartPolicy".into(), parse_restart_policy(r)?);
     }
@@ -517,9 +525,15 @@ mod tests {
             "/h:/c:ro",
             "--restart",
             "on-failure:3",
+            "--ulimit",
+            "nofile=512:1024",
         ]);
         let c = build(&f, "img", &[], false, false, &no_env).expect("builds");
         let h = &c.body["HostConfig"];
+        assert_eq!(
+            h["Ulimits"],
+            json!([{"Name": "nofile", "Soft": 512, "Hard": 1024}])
+        );
         assert_eq!(h["Memory"], 512 * 1024 * 1024);
         assert_eq!(h["NanoCpus"], 1_500_000_000i64);
         assert_eq!(h["PidsLimit"], 100);

@@ -208,6 +208,7 @@ impl Engine {
             &host_config.cap_drop,
         )
         .map_err(|e| EngineError::invalid(e.to_string()))?;
+        validate_ulimits(&host_config.ulimits)?;
         if host_config.network_mode.is_empty() {
             host_config.network_mode = "default".into();
         }
@@ -553,6 +554,23 @@ fn container_matches(
     })
 }
 
+/// Rejects what setrlimit(2) would refuse only at start: unknown names, soft above hard.
+pub(crate) fn validate_ulimits(ulimits: &[Ulimit]) -> Result<()> {
+    for u in ulimits {
+        berth_runtime::spec::rlimit_type(&u.name)
+            .map_err(|e| EngineError::invalid(e.to_string()))?;
+        // -1 is unlimited, the largest value of all.
+        let (soft, hard) = (u.soft as u64, u.hard as u64);
+        if soft > hard {
+            return Err(EngineError::invalid(format!(
+                "ulimit soft limit must be less than or equal to hard limit: {} > {}",
+                u.soft, u.hard
+            )));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -599,5 +617,22 @@ mod tests {
         };
         merge_image_config(&mut c, &img()).expect("merge");
         assert_eq!((c.entrypoint, c.cmd), (None, Some(vec!["ls".to_string()])));
+    }
+
+    fn u(name: &str, soft: i64, hard: i64) -> Ulimit {
+        Ulimit {
+            name: name.into(),
+            soft,
+            hard,
+        }
+    }
+
+    #[test]
+    fn ulimits_are_checked_as_dockerd_would_fail_them() {
+        assert!(validate_ulimits(&[u("nofile", 10, 20), u("core", 0, -1)]).is_ok());
+        let err = |l: Ulimit| validate_ulimits(&[l]).err().map(|e| e.to_string());
+        assert!(err(u("bogus", 1, 1)).is_some_and(|e| e.contains("invalid ulimit type: bogus")));
+        assert!(err(u("nofile", 30, 20)).is_some_and(|e| e.contains("30 > 20")));
+        assert!(err(u("nofile", -1, 20)).is_some());
     }
 }

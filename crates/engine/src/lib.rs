@@ -62,6 +62,8 @@ pub struct EngineConfig {
     pub certs_dir: PathBuf,
     /// Default `log-opts` from daemon.json.
     pub log_opts: BTreeMap<String, String>,
+    /// `default-ulimits` from daemon.json; a container's own `--ulimit` of a name wins.
+    pub default_ulimits: Vec<types::Ulimit>,
     pub debug: bool,
 }
 
@@ -97,6 +99,7 @@ impl Engine {
     pub async fn open(config: EngineConfig) -> Result<Engine> {
         use error::Context;
         use std::os::unix::fs::PermissionsExt;
+        containers::validate_ulimits(&config.default_ulimits)?;
         let root = &config.data_root;
         std::fs::create_dir_all(root).ctx(|| format!("create {}", root.display()))?;
         // 0710 like Docker's since CVE-2021-41091: unprivileged users cannot reach into

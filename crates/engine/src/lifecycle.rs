@@ -78,6 +78,17 @@ fn start_error_message(msg: &str) -> String {
 }
 
 impl Engine {
+    /// The daemon's `default-ulimits` with the container's own limits of the same name
+    /// replacing them, as dockerd merges them.
+    fn effective_ulimits(&self, own: &[crate::types::Ulimit]) -> Vec<(String, i64, i64)> {
+        let defaults = self.inner.config.default_ulimits.iter();
+        defaults
+            .filter(|d| !own.iter().any(|u| u.name == d.name))
+            .chain(own)
+            .map(|u| (u.name.clone(), u.soft, u.hard))
+            .collect()
+    }
+
     pub async fn start_container(&self, id: &str) -> Result<()> {
         let (id, op, live) = self.lookup(id)?;
         let _guard = op.lock().await;
@@ -301,6 +312,7 @@ impl Engine {
             },
             network,
             shm_size: c.host_config.shm_size,
+            rlimits: self.effective_ulimits(&c.host_config.ulimits),
         };
         let spec = spec::build(&input).map_err(|e| EngineError::invalid(e.to_string()))?;
         let bundle = self.bundle_dir(&c.id);

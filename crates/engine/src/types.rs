@@ -79,6 +79,16 @@ pub struct HostConfig {
     pub volumes_from: Vec<String>,
     pub log_type: String,
     pub log_config: BTreeMap<String, String>,
+    /// `--ulimit`: process resource limits, applied over the daemon's `default-ulimits`.
+    pub ulimits: Vec<Ulimit>,
+}
+
+/// One process resource limit, named as Docker names it (`nofile`, `nproc`, …).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
 }
 
 /// Everything `POST /containers/create` carries, in domain terms.

@@ -170,6 +170,8 @@ pub struct SpecInput {
     pub network: NetworkNamespace,
     /// Size of /dev/shm in bytes; 0 means Docker's default of 64 MiB.
     pub shm_size: i64,
+    /// Process resource limits, by Docker name (`nofile`); -1 means unlimited.
+    pub rlimits: Vec<(String, i64, i64)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -183,6 +185,35 @@ pub enum SpecError {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+/// Docker's ulimit names (go-units `ulimitNameMapping`, which leaves out `as`), each an
+/// `RLIMIT_*` of setrlimit(2).
+const RLIMIT_NAMES: &[&str] = &[
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
+];
+
+/// The OCI `rlimits[].type` of a Docker ulimit name, e.g. `nofile` → `RLIMIT_NOFILE`.
+pub fn rlimit_type(name: &str) -> Result<String, SpecError> {
+    if RLIMIT_NAMES.contains(&name) {
+        Ok(format!("RLIMIT_{}", name.to_ascii_uppercase()))
+    } else {
+        Err(SpecError::Invalid(format!("invalid ulimit type: {name}")))
+    }
 }
 
 /// Normalises `net_admin`, `NET_ADMIN` and `CAP_NET_ADMIN` to `CAP_NET_ADMIN`.
@@ -328,6 +359,14 @@ pub fn build(input: &SpecInput) -> Result<Spec, SpecError> {
         linux["readonlyPaths"] = json!(READONLY_PATHS);
     }
 
+    let rlimits = input
+        .rlimits
+        .iter()
+        .map(|(name, soft, hard)| {
+            // -1 is RLIM_INFINITY, as moby converts it (`uint64(-1)`).
+            Ok(json!({"type": rlimit_type(name)?, "soft": *soft as u64, "hard": *hard as u64}))
+        })
+        .collect::<Result<Vec<_>, SpecError>>()?;
     let spec = json!({
         "ociVersion": "1.0.2",
         "root": {"path": input.rootfs, "readonly": input.readonly_rootfs},
@@ -353,6 +392,7 @@ pub fn build(input: &SpecInput) -> Result<Spec, SpecError> {
                 "ambient": [],
             },
             "noNewPrivileges": input.no_new_privileges,
+            "rlimits": rlimits,
         },
         "linux": linux,
     });
@@ -471,6 +511,24 @@ mod tests {
         assert_eq!(add(&[], &["ALL"]).expect("caps"), Vec::<String>::new());
         assert_eq!(add(&["ALL"], &[]).expect("caps").len(), ALL_CAPS.len());
         assert!(add(&["bogus"], &[]).is_err());
+    }
+
+    #[test]
+    fn ulimits_become_rlimits() {
+        let mut i = input();
+        i.rlimits = vec![("nofile".into(), 512, 1024), ("core".into(), -1, -1)];
+        let v = serde_json::to_value(build(&i).expect("spec")).expect("json");
+        assert_eq!(
+            v["process"]["rlimits"],
+            json!([
+                {"type": "RLIMIT_NOFILE", "soft": 512, "hard": 1024},
+                {"type": "RLIMIT_CORE", "soft": u64::MAX, "hard": u64::MAX},
+            ])
+        );
+        i.rlimits = vec![("files".into(), 1, 1)];
+        assert!(build(&i)
+            .err()
+            .is_some_and(|e| e.to_string().contains("invalid ulimit type: files")));
     }
 
     #[test]

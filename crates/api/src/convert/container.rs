@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use berth_engine::types::{
     Container, ContainerConfig, ContainerState, CreateRequest, HostConfig, RestartPolicy, Status,
+    Ulimit,
 };
 use bollard_stubs::models::{
     self as wire, ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum,
@@ -232,7 +233,16 @@ pub fn host_config_to_wire(h: &HostConfig) -> wire::HostConfig {
         memory_swap: Some(h.memory_swap),
         init: h.init,
         pids_limit: h.pids_limit,
-        ulimits: Some(Vec::new()),
+        ulimits: Some(
+            h.ulimits
+                .iter()
+                .map(|u| wire::ResourcesUlimits {
+                    name: Some(u.name.clone()),
+                    soft: Some(u.soft),
+                    hard: Some(u.hard),
+                })
+                .collect(),
+        ),
         cpu_count: Some(0),
         cpu_percent: Some(0),
         io_maximum_iops: Some(0),
@@ -462,9 +472,6 @@ fn host_config_from_wire(
     if h.devices.as_ref().is_some_and(|d| !d.is_empty()) {
         ignored.push("devices");
     }
-    if h.ulimits.as_ref().is_some_and(|u| !u.is_empty()) {
-        ignored.push("ulimits");
-    }
     if h.sysctls.as_ref().is_some_and(|s| !s.is_empty()) {
         ignored.push("sysctls");
     }
@@ -520,6 +527,16 @@ fn host_config_from_wire(
         volumes_from: h.volumes_from.unwrap_or_default(),
         log_type,
         log_config,
+        ulimits: h
+            .ulimits
+            .unwrap_or_default()
+            .into_iter()
+            .map(|u| Ulimit {
+                name: u.name.unwrap_or_default(),
+                soft: u.soft.unwrap_or(0),
+                hard: u.hard.unwrap_or(0),
+            })
+            .collect(),
     })
 }
 

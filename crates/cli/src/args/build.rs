@@ -197,7 +197,7 @@ fn parse_swap(s: &str) -> Result<i64, String> {
 }
 
 /// go-units `ParseUlimit`.
-fn parse_ulimit(s: &str) -> Result<Ulimit, String> {
+pub(crate) fn parse_ulimit(s: &str) -> Result<Ulimit, String> {
     const NAMES: [&str; 15] = [
         "core",
         "cpu",

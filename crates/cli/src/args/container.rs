@@ -136,6 +136,10 @@ pub struct ContainerFlags {
     #[arg(long = "pids-limit", value_name = "int", value_parser = parse_int, allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
 
+    /// Ulimit options
+    #[arg(long, value_name = "ulimit", value_parser = super::build::parse_ulimit)]
+    pub ulimit: Vec<super::build::Ulimit>,
+
     /// Bind mount a volume
     #[arg(short = 'v', long = "volume", value_name = "list")]
     pub volume: Vec<String>,
