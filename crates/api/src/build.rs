@@ -10,6 +10,7 @@ use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::Router;
 use berth_build::BuildOptions;
+use berth_engine::types::{HostConfig, Ulimit};
 use berth_engine::{Engine, EngineError};
 use futures_util::TryStreamExt;
 use tokio_util::io::{StreamReader, SyncIoBridge};
@@ -38,6 +39,38 @@ fn json_map(q: &Query, key: &str) -> Result<BTreeMap<String, String>, ApiError> 
     }
 }
 
+/// The resource flags of `docker build`, as the host config of every RUN container.
+fn run_host_config(q: &Query) -> Result<HostConfig, ApiError> {
+    let int = |key: &str| -> Result<i64, ApiError> {
+        q.non_empty(key).map_or(Ok(0), |v| {
+            v.parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid {key}: {v:?}")))
+        })
+    };
+    let ulimits = match q.non_empty("ulimits") {
+        None => Vec::new(),
+        Some(raw) => {
+            let wire: Vec<bollard_stubs::models::ResourcesUlimits> = serde_json::from_str(raw)
+                .map_err(|e| ApiError::bad_request(format!("invalid ulimits: {e}")))?;
+            wire.into_iter()
+                .map(|u| Ulimit {
+                    name: u.name.unwrap_or_default(),
+                    soft: u.soft.unwrap_or(0),
+                    hard: u.hard.unwrap_or(0),
+                })
+                .collect()
+        }
+    };
+    Ok(HostConfig {
+        memory: int("memory")?,
+        memory_swap: int("memswap")?,
+        cpu_shares: int("cpushares")?,
+        shm_size: int("shmsize")?,
+        ulimits,
+        ..Default::default()
+    })
+}
+
 async fn build(
     State(engine): State<Engine>,
     q: Query,
@@ -57,6 +90,7 @@ async fn build(
         labels: json_map(&q, "labels")?,
         quiet: q.bool("q"),
         auth: registry_auth(&headers)?,
+        run_host: run_host_config(&q)?,
     };
     let dir = engine.temp_dir("build-")?;
     if let Some(remote) = q.non_empty("remote") {

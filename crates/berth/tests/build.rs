@@ -428,3 +428,52 @@ fn image_prune_removes_dangling_and_intermediate_images() {
     ok(&out, "docker image prune -a");
     assert!(d.berth(&["images", "-a", "-q"]).stdout.trim().is_empty());
 }
+
+#[test]
+fn run_steps_get_the_build_resource_flags() {
+    let d = Daemon::start();
+    d.import_busybox("busybox:latest");
+    let dir = context(
+        &d,
+        "limits",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN grep 'open files' /proc/self/limits > /limits && df -k /dev/shm | tail -1 > /shm\n",
+        )],
+    );
+    let fields = |d: &Daemon, image: &str, file: &str| -> Vec<String> {
+        let out = d.berth(&["run", "--rm", image, "cat", file]);
+        out.stdout.split_whitespace().map(str::to_string).collect()
+    };
+    ok(
+        &docker_build(
+            &d,
+            &[
+                "--ulimit",
+                "nofile=300:400",
+                "--shm-size",
+                "32m",
+                "-t",
+                "lim:docker",
+                &dir,
+            ],
+        ),
+        "docker build",
+    );
+    assert_eq!(fields(&d, "lim:docker", "/limits")[3..5], ["300", "400"]);
+    // df's second column is the size in KiB.
+    assert_eq!(fields(&d, "lim:docker", "/shm")[1], (32 * 1024).to_string());
+    ok(
+        &d.berth(&[
+            "build",
+            "--no-cache",
+            "--ulimit",
+            "nofile=200:250",
+            "-t",
+            "lim:berth",
+            &dir,
+        ]),
+        "berth build",
+    );
+    assert_eq!(fields(&d, "lim:berth", "/limits")[3..5], ["200", "250"]);
+}

@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use berth_dockerfile::{builtin_args, parse, Dockerfile, GlobalScope, Platform};
-use berth_engine::types::{Progress, PullOptions, RegistryAuth};
+use berth_engine::types::{HostConfig, Progress, PullOptions, RegistryAuth};
 use berth_engine::{Engine, EngineError, ProgressSink, StepHistory};
 use berth_reference::Digest;
 
@@ -46,6 +46,9 @@ pub struct BuildOptions {
     pub quiet: bool,
     /// Credentials for base image pulls, by registry.
     pub auth: RegistryAuth,
+    /// What every RUN container gets: `--memory`, `--memory-swap`, `--cpu-shares`,
+    /// `--shm-size`, `--ulimit`.
+    pub run_host: HostConfig,
 }
 
 /// Where a build is in its steps, for `Step N/M` (stages may run at the same time).

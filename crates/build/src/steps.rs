@@ -399,7 +399,7 @@ impl Run<'_> {
                     attach_stderr: true,
                     ..Default::default()
                 },
-                host_config: HostConfig::default(),
+                host_config: self.opts.run_host.clone(),
                 ..Default::default()
             })
             .await?;
