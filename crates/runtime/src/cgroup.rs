@@ -39,6 +39,22 @@ fn pids_at(root: &Path, cgroups_path: &str) -> io::Result<Vec<i32>> {
     Err(last)
 }
 
+/// How many processes the kernel's OOM killer took in the cgroup: v2 `memory.events`, v1
+/// `memory.oom_control` (0 on kernels before 4.13, which lack the v1 counter).
+pub fn oom_kills(cgroups_path: &str) -> u64 {
+    oom_kills_at(Path::new(CGROUP_ROOT), cgroups_path)
+}
+
+fn oom_kills_at(root: &Path, cgroups_path: &str) -> u64 {
+    let rel = cgroups_path.trim_start_matches('/');
+    let file = if root.join("cgroup.controllers").exists() {
+        root.join(rel).join("memory.events")
+    } else {
+        root.join("memory").join(rel).join("memory.oom_control")
+    };
+    read_kv(&file).get("oom_kill").copied().unwrap_or(0)
+}
+
 /// What a container's cgroup has used so far; zero where the controller has no such file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Usage {
@@ -245,6 +261,29 @@ pub fn system_cpu_ns() -> io::Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oom_kills_from_v1_and_v2_counters() {
+        let dir = tempfile::tempdir().expect("dir");
+        let v1 = dir.path().join("memory/berth/a");
+        std::fs::create_dir_all(&v1).expect("mkdir");
+        std::fs::write(
+            v1.join("memory.oom_control"),
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
+        )
+        .expect("write");
+        assert_eq!(oom_kills_at(dir.path(), "/berth/a"), 2);
+        assert_eq!(oom_kills_at(dir.path(), "/berth/gone"), 0);
+        let v2 = dir.path().join("v2");
+        std::fs::create_dir_all(v2.join("berth/b")).expect("mkdir");
+        std::fs::write(v2.join("cgroup.controllers"), "memory\n").expect("write");
+        std::fs::write(
+            v2.join("berth/b/memory.events"),
+            "low 0\nhigh 0\nmax 5\noom 1\noom_kill 1\n",
+        )
+        .expect("write");
+        assert_eq!(oom_kills_at(&v2, "/berth/b"), 1);
+    }
 
     #[test]
     fn reads_v1_and_v2_procs() {

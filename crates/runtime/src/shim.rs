@@ -457,11 +457,13 @@ impl Shim {
 
     fn finish(&mut self) -> io::Result<()> {
         let _ = self.log.flush_partial();
-        let exit = self.exit.clone().unwrap_or(ExitInfo {
+        let mut exit = self.exit.clone().unwrap_or(ExitInfo {
             exit_code: 255,
             exited_at: Utc::now(),
             oom_killed: false,
         });
+        // Read before the delete below removes the cgroup and its counters.
+        exit.oom_killed = oom_killed(&self.config.bundle);
         let data = serde_json::to_vec(&exit).map_err(io::Error::other)?;
         write_atomic(&self.config.exit_file, &data)?;
         let payload = data.clone();
@@ -586,6 +588,18 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         cur = s.source();
     }
     parts.join(": ")
+}
+
+/// Whether the OOM killer struck in the container's cgroup (Docker's `State.OOMKilled`).
+fn oom_killed(bundle: &Path) -> bool {
+    let Ok(spec) = oci_spec::runtime::Spec::load(bundle.join("config.json")) else {
+        return false;
+    };
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().clone())
+        .and_then(|p| p.to_str().map(crate::cgroup::oom_kills))
+        .is_some_and(|n| n > 0)
 }
 
 fn delete_container(config: &ShimConfig) {
