@@ -2,7 +2,8 @@
 # Installs the system packages berth's build and tests need on Debian 12. Idempotent.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(busybox-static iproute2 ca-certificates)
+# tini: the static init `run --init` mounts into containers (Debian's docker-init).
+pkgs=(busybox-static iproute2 ca-certificates tini)
 # berth-network: nft for the engine's table (tests run it inside private namespaces).
 pkgs+=(nftables)
 # berth-distribution tests: a real registry, htpasswd (bcrypt), openssl for test PKI, skopeo for interop.

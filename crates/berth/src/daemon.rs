@@ -67,6 +67,8 @@ struct FileConfig {
     iptables: Option<bool>,
     ip_forward: Option<bool>,
     default_ulimits: BTreeMap<String, FileUlimit>,
+    init: bool,
+    init_path: Option<PathBuf>,
     max_concurrent_downloads: Option<u32>,
     max_concurrent_uploads: Option<u32>,
 }
@@ -180,6 +182,8 @@ fn run(args: Args) -> Result<()> {
                 hard: u.hard,
             })
             .collect(),
+        init: file.init,
+        init_path: file.init_path,
         debug,
     };
 

@@ -530,3 +530,95 @@ fn ulimits_from_flags_and_daemon_defaults() {
     assert_eq!(bad.code, 125, "{bad:?}");
     assert!(bad.stderr.contains("invalid ulimit type: files"), "{bad:?}");
 }
+
+#[test]
+fn oom_kill_is_reported() {
+    let d = Daemon::start();
+    d.import_busybox("busybox:latest");
+    // `tail` keeps the whole never-ending line of /dev/zero in memory; swap is off for it.
+    let out = d.docker(&[
+        "run",
+        "--name",
+        "hog",
+        "-m",
+        "8m",
+        "--memory-swap",
+        "8m",
+        "busybox",
+        "tail",
+        "/dev/zero",
+    ]);
+    assert_eq!(out.code, 137, "{out:?}");
+    let state = d.berth(&[
+        "inspect",
+        "-f",
+        "{{.State.OOMKilled}} {{.State.ExitCode}}",
+        "hog",
+    ]);
+    assert_eq!(state.stdout.trim(), "true 137", "{state:?}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|t| t.as_secs())
+        .unwrap_or_default();
+    let (since, until) = ((now - 120).to_string(), (now + 2).to_string());
+    let events = d.docker(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        "container=hog",
+        "--format",
+        "{{.Action}}",
+    ]);
+    let actions: Vec<&str> = events.stdout.lines().collect();
+    assert!(actions.ends_with(&["oom", "die"]), "{actions:?} {events:?}");
+    // A container that exits on its own is not OOM-killed.
+    calm_exit_is_not_oom(&d);
+}
+
+fn calm_exit_is_not_oom(d: &Daemon) {
+    let out = d.berth(&["run", "--name", "calm", "-m", "8m", "busybox", "true"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let state = d.berth(&["inspect", "-f", "{{.State.OOMKilled}}", "calm"]);
+    assert_eq!(state.stdout.trim(), "false", "{state:?}");
+}
+
+#[test]
+fn init_runs_as_pid_1_and_forwards_signals() {
+    let d = Daemon::start();
+    d.import_busybox("busybox:latest");
+    let out = d.docker(&["run", "--rm", "--init", "busybox", "ps", "-o", "pid,comm"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let pid1 = out
+        .stdout
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("1"));
+    assert_eq!(
+        pid1.map(|l| l.split_whitespace().nth(1)),
+        Some(Some("docker-init")),
+        "{out:?}"
+    );
+    let out = d.berth(&["run", "--rm", "--init", "busybox", "sh", "-c", "exit 3"]);
+    assert_eq!(out.code, 3, "the init passes the exit code on: {out:?}");
+    // `sleep` as PID 1 ignores SIGTERM; under the init it gets it and stop is quick.
+    let run = d.berth(&[
+        "run", "-d", "--name", "inited", "--init", "busybox", "sleep", "60",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let started = std::time::Instant::now();
+    let stop = d.docker(&["stop", "-t", "20", "inited"]);
+    assert_eq!(stop.code, 0, "{stop:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    let state = d.berth(&[
+        "inspect",
+        "-f",
+        "{{.HostConfig.Init}} {{.State.ExitCode}}",
+        "inited",
+    ]);
+    assert_eq!(state.stdout.trim(), "true 143", "{state:?}");
+    // The mount point is the runtime's, not a change of the container.
+    let diff = d.berth(&["diff", "inited"]);
+    assert_eq!((diff.code, diff.stdout.as_str()), (0, ""), "{diff:?}");
+}

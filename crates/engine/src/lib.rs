@@ -64,6 +64,10 @@ pub struct EngineConfig {
     pub log_opts: BTreeMap<String, String>,
     /// `default-ulimits` from daemon.json; a container's own `--ulimit` of a name wins.
     pub default_ulimits: Vec<types::Ulimit>,
+    /// daemon.json `init`: every container without its own `--init` setting gets one.
+    pub init: bool,
+    /// daemon.json `init-path`; otherwise `docker-init` (or `tini-static`) from PATH.
+    pub init_path: Option<PathBuf>,
     pub debug: bool,
 }
 

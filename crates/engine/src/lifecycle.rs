@@ -78,6 +78,26 @@ fn start_error_message(msg: &str) -> String {
 }
 
 impl Engine {
+    /// The binary `--init` runs: daemon.json's `init-path`, else what dockerd would find.
+    fn init_binary(&self) -> Result<std::path::PathBuf> {
+        if let Some(p) = &self.inner.config.init_path {
+            return Ok(p.clone());
+        }
+        let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin".into());
+        // Debian's docker-init is tini-static; only a static one runs in any rootfs.
+        for name in ["docker-init", "tini-static"] {
+            if let Some(found) = std::env::split_paths(&path)
+                .map(|d| d.join(name))
+                .find(|p| p.is_file())
+            {
+                return Ok(found);
+            }
+        }
+        Err(EngineError::invalid(
+            "exec: \"docker-init\": executable file not found in $PATH",
+        ))
+    }
+
     /// The daemon's `default-ulimits` with the container's own limits of the same name
     /// replacing them, as dockerd merges them.
     fn effective_ulimits(&self, own: &[crate::types::Ulimit]) -> Vec<(String, i64, i64)> {
@@ -272,6 +292,16 @@ impl Engine {
         }
         let mut argv = vec![c.path.clone()];
         argv.extend(c.args.iter().cloned());
+        if c.host_config.init.unwrap_or(self.inner.config.init) {
+            // A static init reaps zombies and forwards signals as PID 1; the rootfs need not
+            // have a libc for it.
+            mounts.push(BindMount {
+                source: self.init_binary()?,
+                destination: spec::INIT_PATH.into(),
+                readonly: true,
+            });
+            argv.splice(0..0, [spec::INIT_PATH.to_string(), "--".to_string()]);
+        }
         let input = SpecInput {
             rootfs: rootfs.clone(),
             readonly_rootfs: c.host_config.readonly_rootfs,
@@ -463,6 +493,9 @@ impl Engine {
         }
         tracing::debug!(id, code = info.exit_code, "container exited");
         let code = info.exit_code.to_string();
+        if info.oom_killed {
+            self.emit_container(id, "oom", &[]);
+        }
         self.emit_container(id, "die", &[("exitCode", code.as_str())]);
         if !auto_remove {
             self.maybe_restart(id, &info, &live, op.clone());

@@ -27,7 +27,12 @@ pub const RUNTIME_MOUNT_POINTS: &[&str] = &[
     "etc/hostname",
     "etc/hosts",
     "etc/resolv.conf",
+    "sbin",
+    "sbin/docker-init",
 ];
+
+/// Where `--init` mounts the init binary and runs it, as Docker does.
+pub const INIT_PATH: &str = "/sbin/docker-init";
 
 pub const DEFAULT_CAPS: &[&str] = &[
     "CAP_CHOWN",
