@@ -10,10 +10,9 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::Spec;
 use serde_json::{json, Value};
 
-/// Docker's default capability set (moby `caps.DefaultCapabilities`).
 /// What the runtime creates in a container's root filesystem to mount over (relative paths):
-/// its standard mounts and the engine's /etc files. A commit leaves them out when they are
-/// still empty placeholders, as Docker keeps them in a separate "init" layer.
+/// its standard mounts, the engine's /etc files and `--init`'s binary. A commit leaves them
+/// out when they are still empty placeholders, as Docker keeps them in a separate "init" layer.
 pub const RUNTIME_MOUNT_POINTS: &[&str] = &[
     "proc",
     "dev",
@@ -34,6 +33,7 @@ pub const RUNTIME_MOUNT_POINTS: &[&str] = &[
 /// Where `--init` mounts the init binary and runs it, as Docker does.
 pub const INIT_PATH: &str = "/sbin/docker-init";
 
+/// Docker's default capability set (moby `caps.DefaultCapabilities`).
 pub const DEFAULT_CAPS: &[&str] = &[
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
