@@ -10,7 +10,7 @@ use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::Router;
 use berth_build::BuildOptions;
-use berth_engine::types::{HostConfig, Ulimit};
+use berth_engine::types::HostConfig;
 use berth_engine::{Engine, EngineError};
 use futures_util::TryStreamExt;
 use tokio_util::io::{StreamReader, SyncIoBridge};
@@ -50,15 +50,9 @@ fn run_host_config(q: &Query) -> Result<HostConfig, ApiError> {
     let ulimits = match q.non_empty("ulimits") {
         None => Vec::new(),
         Some(raw) => {
-            let wire: Vec<bollard_stubs::models::ResourcesUlimits> = serde_json::from_str(raw)
+            let wire = serde_json::from_str(raw)
                 .map_err(|e| ApiError::bad_request(format!("invalid ulimits: {e}")))?;
-            wire.into_iter()
-                .map(|u| Ulimit {
-                    name: u.name.unwrap_or_default(),
-                    soft: u.soft.unwrap_or(0),
-                    hard: u.hard.unwrap_or(0),
-                })
-                .collect()
+            crate::convert::container::ulimits_from_wire(wire)
         }
     };
     Ok(HostConfig {

@@ -527,17 +527,19 @@ fn host_config_from_wire(
         volumes_from: h.volumes_from.unwrap_or_default(),
         log_type,
         log_config,
-        ulimits: h
-            .ulimits
-            .unwrap_or_default()
-            .into_iter()
-            .map(|u| Ulimit {
-                name: u.name.unwrap_or_default(),
-                soft: u.soft.unwrap_or(0),
-                hard: u.hard.unwrap_or(0),
-            })
-            .collect(),
+        ulimits: ulimits_from_wire(h.ulimits.unwrap_or_default()),
     })
+}
+
+/// `HostConfig.Ulimits`, and `docker build`'s `ulimits` query parameter.
+pub fn ulimits_from_wire(wire: Vec<wire::ResourcesUlimits>) -> Vec<Ulimit> {
+    wire.into_iter()
+        .map(|u| Ulimit {
+            name: u.name.unwrap_or_default(),
+            soft: u.soft.unwrap_or(0),
+            hard: u.hard.unwrap_or(0),
+        })
+        .collect()
 }
 
 /// What `--mount` adds besides `-v` binds.
