@@ -17,34 +17,14 @@ cargo build --release --locked -p berth >/dev/null
 BERTH=$PWD/target/release/berth
 RUNS=${RUNS:-30}
 
-work=$(mktemp -d /var/tmp/berth-bench.XXXXXX)
-bexec=$(mktemp -d /tmp/bb.XXXXXX)
-dexec=$(mktemp -d /tmp/bd.XXXXXX)
-BSOCK=$bexec/berth.sock
-DSOCK=$dexec/docker.sock
-cleanup() {
-  set +e
+. bench/lib.sh
+bench_cleanup_extra() {
   DOCKER_HOST=unix://$DSOCK docker rm -f $(DOCKER_HOST=unix://$DSOCK docker ps -aq) >/dev/null 2>&1
   BERTH_HOST=unix://$BSOCK $BERTH rm -f $(BERTH_HOST=unix://$BSOCK $BERTH ps -aq) >/dev/null 2>&1
-  [ -n "${bpid:-}" ] && kill "$bpid" && wait "$bpid"
-  [ -n "${dpid:-}" ] && kill "$dpid" && wait "$dpid"
-  umount -l "$bexec/berth-shim" 2>/dev/null
-  rm -rf "$work" "$bexec" "$dexec"
 }
-trap cleanup EXIT
-
-echo '{}' > "$work/berth.json"
-$BERTH daemon --data-root "$work/berth" --exec-root "$bexec" --config-file "$work/berth.json" \
-  -H "unix://$BSOCK" 2>"$work/berth.log" & bpid=$!
-dockerd --data-root "$work/docker" --exec-root "$dexec/exec" -H "unix://$DSOCK" \
-  --pidfile "$dexec/docker.pid" --bridge none --iptables=false 2>"$work/docker.log" & dpid=$!
-for _ in $(seq 300); do [ -S "$BSOCK" ] && [ -S "$DSOCK" ] && break; sleep 0.1; done
-
-rootfs=$work/rootfs; mkdir -p "$rootfs"/{bin,etc,tmp}
-cp /bin/busybox "$rootfs/bin/"
-for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$rootfs/bin/$a"; done
-echo 'root:x:0:0:root:/root:/bin/sh' > "$rootfs/etc/passwd"
-tar -C "$rootfs" -c . > "$work/busybox.tar"
+bench_dirs berth-bench
+bench_start_daemons
+bench_busybox_tar
 BERTH_HOST=unix://$BSOCK $BERTH import "$work/busybox.tar" busybox >/dev/null
 DOCKER_HOST=unix://$DSOCK docker import "$work/busybox.tar" busybox >/dev/null
 

@@ -35,11 +35,8 @@ if [ ! -f "$cache/debian.tar" ]; then
   tar -C "$cache/debian" -c . > "$cache/debian.tar.tmp" && mv "$cache/debian.tar.tmp" "$cache/debian.tar"
 fi
 
-work=$(mktemp -d /var/tmp/berth-ship.XXXXXX)
-bexec=$(mktemp -d /tmp/bb.XXXXXX)
-dexec=$(mktemp -d /tmp/bd.XXXXXX)
-BSOCK=$bexec/berth.sock
-DSOCK=$dexec/docker.sock
+. bench/lib.sh
+bench_dirs berth-ship
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 SRC=$(free_port)
 DST=$(free_port)
@@ -48,16 +45,10 @@ registry_config() { # $1 port, $2 storage dir
 }
 registry_config "$SRC" "$work/src-registry" > "$work/src.yml"
 registry_config "$DST" "$work/dst-registry" > "$work/dst.yml"
-cleanup() {
-  set +e
-  [ -n "${bpid:-}" ] && kill "$bpid" && wait "$bpid"
-  [ -n "${dpid:-}" ] && kill "$dpid" && wait "$dpid"
+bench_cleanup_extra() {
   [ -n "${spid:-}" ] && kill "$spid"
   [ -f "$work/dst.pid" ] && kill "$(cat "$work/dst.pid")"
-  umount -l "$bexec/berth-shim" 2>/dev/null
-  rm -rf "$work" "$bexec" "$dexec"
 }
-trap cleanup EXIT
 
 docker-registry serve "$work/src.yml" >"$work/src.log" 2>&1 & spid=$!
 # The push target is restarted empty before each push run, so every run uploads everything.
@@ -68,12 +59,8 @@ docker-registry serve "$work/dst.yml" >"$work/dst.log" 2>&1 & echo \$! > "$work/
 for _ in \$(seq 100); do curl -sf http://127.0.0.1:$DST/v2/ >/dev/null && exit 0; sleep 0.05; done
 exit 1
 EOF
-echo '{}' > "$work/berth.json"
-$BERTH daemon --data-root "$work/berth" --exec-root "$bexec" --config-file "$work/berth.json" \
-  -H "unix://$BSOCK" 2>"$work/berth.log" & bpid=$!
-dockerd --data-root "$work/docker" --exec-root "$dexec/exec" -H "unix://$DSOCK" \
-  --pidfile "$dexec/docker.pid" --bridge none --iptables=false 2>"$work/docker.log" & dpid=$!
-for _ in $(seq 300); do [ -S "$BSOCK" ] && [ -S "$DSOCK" ] && curl -sf "http://127.0.0.1:$SRC/v2/" >/dev/null && break; sleep 0.1; done
+bench_start_daemons
+for _ in $(seq 300); do curl -sf "http://127.0.0.1:$SRC/v2/" >/dev/null && break; sleep 0.1; done
 
 B="env BERTH_HOST=unix://$BSOCK $BERTH"
 D="env DOCKER_HOST=unix://$DSOCK $DOCKER"

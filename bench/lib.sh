@@ -1,0 +1,45 @@
+# Shared by the benchmarks (sourced after `set -euo pipefail`): a berth daemon and a dockerd
+# side by side on private data roots and sockets, cleaned up on exit, and a busybox image tar.
+# Needs BERTH set to the berth binary.
+
+# bench_dirs <name>: work, bexec, dexec, BSOCK and DSOCK, removed again on exit. A script that
+# has more to undo defines bench_cleanup_extra, which runs first.
+bench_dirs() {
+  work=$(mktemp -d "/var/tmp/$1.XXXXXX")
+  bexec=$(mktemp -d /tmp/bb.XXXXXX)
+  dexec=$(mktemp -d /tmp/bd.XXXXXX)
+  BSOCK=$bexec/berth.sock
+  DSOCK=$dexec/docker.sock
+  trap bench_cleanup EXIT
+}
+
+bench_cleanup() {
+  set +e
+  declare -F bench_cleanup_extra >/dev/null && bench_cleanup_extra
+  [ -n "${bpid:-}" ] && kill "$bpid" && wait "$bpid"
+  [ -n "${dpid:-}" ] && kill "$dpid" && wait "$dpid"
+  umount -l "$bexec/berth-shim" 2>/dev/null
+  rm -rf "$work" "$bexec" "$dexec"
+}
+
+# Starts both daemons (bpid, dpid) and waits for their sockets.
+bench_start_daemons() {
+  echo '{}' > "$work/berth.json"
+  $BERTH daemon --data-root "$work/berth" --exec-root "$bexec" --config-file "$work/berth.json" \
+    -H "unix://$BSOCK" 2>"$work/berth.log" & bpid=$!
+  dockerd --data-root "$work/docker" --exec-root "$dexec/exec" -H "unix://$DSOCK" \
+    --pidfile "$dexec/docker.pid" --bridge none --iptables=false 2>"$work/docker.log" & dpid=$!
+  for _ in $(seq 300); do [ -S "$BSOCK" ] && [ -S "$DSOCK" ] && return 0; sleep 0.1; done
+  echo "the daemons did not start; see $work/*.log" >&2
+  return 1
+}
+
+# Writes $work/busybox.tar: a root filesystem of Debian's static busybox.
+bench_busybox_tar() {
+  local rootfs=$work/rootfs
+  mkdir -p "$rootfs"/{bin,etc,tmp}
+  cp /bin/busybox "$rootfs/bin/"
+  for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$rootfs/bin/$a"; done
+  echo 'root:x:0:0:root:/root:/bin/sh' > "$rootfs/etc/passwd"
+  tar -C "$rootfs" -c . > "$work/busybox.tar"
+}
