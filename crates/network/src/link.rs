@@ -271,16 +271,8 @@ impl Netlink {
                 self.require(name).await?
             }
         };
-        let mut set = LinkUnspec::new_with_index(link.index).alias(alias);
-        if let Some(mtu) = mtu {
-            set = set.mtu(mtu);
-        }
-        self.handle
-            .link()
-            .set(set.build())
-            .execute()
-            .await
-            .map_err(nl("configure bridge", name))?;
+        self.set_alias_mtu(link.index, alias, mtu, "configure bridge", name)
+            .await?;
         for addr in addresses {
             self.add_address(link.index, name, *addr).await?;
         }
@@ -333,6 +325,26 @@ impl Netlink {
             .collect())
     }
 
+    async fn set_alias_mtu(
+        &self,
+        index: u32,
+        alias: &str,
+        mtu: Option<u32>,
+        op: &'static str,
+        name: &str,
+    ) -> Result<(), LinkError> {
+        let mut set = LinkUnspec::new_with_index(index).alias(alias);
+        if let Some(mtu) = mtu {
+            set = set.mtu(mtu);
+        }
+        self.handle
+            .link()
+            .set(set.build())
+            .execute()
+            .await
+            .map_err(nl(op, name))
+    }
+
     pub async fn set_up(&self, index: u32, name: &str) -> Result<(), LinkError> {
         self.handle
             .link()
@@ -365,16 +377,8 @@ impl Netlink {
             .map_err(nl("create veth", host))?;
         let host_link = self.require(host).await?;
         let peer_link = self.require(peer).await?;
-        let mut set = LinkUnspec::new_with_index(host_link.index).alias(alias);
-        if let Some(mtu) = mtu {
-            set = set.mtu(mtu);
-        }
-        self.handle
-            .link()
-            .set(set.build())
-            .execute()
-            .await
-            .map_err(nl("configure veth", host))?;
+        self.set_alias_mtu(host_link.index, alias, mtu, "configure veth", host)
+            .await?;
         if let Some(mtu) = mtu {
             self.handle
                 .link()
