@@ -293,7 +293,12 @@ async fn create(
 async fn inspect(State(engine): State<Engine>, Path(id): Path<String>) -> ApiResult {
     // NEEDS-ENGINE: SizeRw/SizeRootFs for `size=1` (docker inspect -s).
     let c = engine.inspect_container(&id)?;
-    ok_json(&convert::container::inspect(&c)?)
+    let mut v = convert::container::inspect(&c)?;
+    let execs = engine.container_exec_ids(&c.id);
+    if !execs.is_empty() {
+        v["ExecIDs"] = json!(execs);
+    }
+    ok_json(&v)
 }
 
 async fn export(State(engine): State<Engine>, Path(id): Path<String>) -> ApiResult {
@@ -367,27 +372,18 @@ async fn remove(State(engine): State<Engine>, Path(id): Path<String>, q: Query) 
 }
 
 /// A TTY dimension (`h`, `w`): required, an unsigned 32-bit number (dockerd's `Uint32Value`).
-fn tty_dimension(q: &Query, key: &str, what: &str) -> ApiResult<u32> {
+pub(crate) fn tty_dimension(q: &Query, key: &str, what: &str) -> ApiResult<u32> {
     let v = q.get(key).unwrap_or("");
     v.parse::<u32>()
         .map_err(|_| ApiError::bad_request(format!("invalid resize {what} {v:?}: invalid syntax")))
 }
 
-/// `docker run -it` resizes the TTY right after start and warns "failed to resize tty" when that
-/// fails, so the call is validated and accepted like dockerd's.
+/// Sets the window size of a TTY container's terminal (`docker run -it` does it right after the
+/// start, and again at every SIGWINCH).
 async fn resize(State(engine): State<Engine>, Path(id): Path<String>, q: Query) -> ApiResult {
     let height = tty_dimension(&q, "h", "height")?;
     let width = tty_dimension(&q, "w", "width")?;
-    let c = engine.inspect_container(&id)?;
-    if !c.state.is_running() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("Container {} is not running", c.id),
-        ));
-    }
-    // NEEDS-ENGINE: `Engine::resize_tty(id, height, width)`; until then the container keeps
-    // its default 80x24, which is what the CLI falls back to anyway.
-    tracing::debug!(container = %c.id, height, width, "tty resize not applied");
+    engine.resize_container_tty(&id, height, width).await?;
     Ok(empty(StatusCode::OK))
 }
 

@@ -15,6 +15,7 @@ mod build;
 mod containers;
 mod convert;
 mod error;
+mod exec;
 mod images;
 mod progress;
 mod query;

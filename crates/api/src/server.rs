@@ -198,6 +198,7 @@ pub fn router(engine: Engine) -> Router {
     let routes = Router::new()
         .merge(system::routes())
         .merge(containers::routes())
+        .merge(crate::exec::routes())
         .merge(images::routes())
         .merge(registry::routes())
         .merge(build::routes())

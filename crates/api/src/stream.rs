@@ -196,22 +196,29 @@ where
             let mut buf = vec![0u8; 32 * 1024];
             loop {
                 let n = match rd.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
+                    Ok(0) | Err(_) => {
+                        // The end of the client's input (a detach sends no such marker).
+                        let _ = tx.send(Bytes::new()).await;
+                        break;
+                    }
                     Ok(n) => n,
                 };
                 let (data, detach) = match scanner.as_mut() {
                     Some(s) => s.feed(&buf[..n]),
                     None => (buf[..n].to_vec(), false),
                 };
-                if !data.is_empty() && tx.send(Bytes::from(data)).await.is_err() {
-                    break;
+                // Once the process's stdin is gone, the client's bytes are read and dropped:
+                // closing a Unix socket with unread data resets the peer, which would lose
+                // the end of the output on its side.
+                if !data.is_empty() {
+                    let _ = tx.send(Bytes::from(data)).await;
                 }
                 if detach {
                     detached.cancel();
                     break;
                 }
             }
-            // Returning drops `tx`: the engine sees the end of the client's stdin.
+            // Returning drops `tx`.
         })
     });
     loop {
@@ -230,9 +237,15 @@ where
         }
     }
     let _ = wr.shutdown().await;
-    if let Some(reader) = reader {
-        reader.abort();
-        let _ = reader.await;
+    if let Some(mut reader) = reader {
+        // The client closes its end once it has read ours; until then keep reading (see
+        // above), but not forever.
+        if tokio::time::timeout(std::time::Duration::from_secs(2), &mut reader)
+            .await
+            .is_err()
+        {
+            reader.abort();
+        }
     }
 }
 
@@ -407,8 +420,9 @@ mod tests {
         let (mut crd, mut cwr) = tokio::io::split(client);
         cwr.write_all(b"input").await.ok();
         assert_eq!(in_rx.recv().await, Some(Bytes::from_static(b"input")));
-        // Half-close: stdin ends, output continues.
+        // Half-close: stdin ends (an empty chunk says so), output continues.
         cwr.shutdown().await.ok();
+        assert_eq!(in_rx.recv().await, Some(Bytes::new()));
         assert_eq!(in_rx.recv().await, None);
         out_tx.send(rec(StdStream::Stdout, b"out")).await.ok();
         drop(out_tx);
@@ -441,6 +455,8 @@ mod tests {
         let mut got = Vec::new();
         crd.read_to_end(&mut got).await.ok();
         assert!(got.is_empty());
+        // A detach is no end of input: no empty chunk.
+        assert_eq!(in_rx.recv().await, None);
         let done = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
         assert!(done.is_ok(), "pump returned after detach");
     }

@@ -45,13 +45,7 @@ pub fn build(
         attach_stderr = false;
     }
 
-    let mut env = Vec::new();
-    for file in &flags.env_file {
-        env.extend(parse_kv_file(file, Some(lookup_env))?);
-    }
-    for e in &flags.env {
-        env.push(expand_env(e, lookup_env));
-    }
+    let env = env_list(&flags.env_file, &flags.env, lookup_env)?;
     let mut label_lines = Vec::new();
     for file in &flags.label_file {
         label_lines.extend(parse_kv_file(file, None)?);
@@ -206,6 +200,22 @@ pub fn build(
         attach_stderr,
         tty: flags.tty,
     })
+}
+
+/// `--env-file` contents, then `-e` variables, as `run` and `exec` take them.
+pub fn env_list(
+    files: &[String],
+    vars: &[String],
+    lookup_env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<String>, String> {
+    let mut env = Vec::new();
+    for file in files {
+        env.extend(parse_kv_file(file, Some(lookup_env))?);
+    }
+    for e in vars {
+        env.push(expand_env(e, lookup_env));
+    }
+    Ok(env)
 }
 
 /// `-e KEY` without a value takes KEY from the client's environment.

@@ -452,6 +452,7 @@ impl Engine {
             }
             slot
         };
+        crate::exec::forget_container(&self.inner.execs, id);
         if let Some(slot) = slot {
             let code = slot.c.state.exit_code as i64;
             let waiters = std::mem::take(&mut lock(&slot.live).removal_waiters);

@@ -11,6 +11,7 @@ mod containers;
 mod cp;
 mod error;
 pub mod events;
+mod exec;
 mod files;
 mod imageconfig;
 mod images;
@@ -41,6 +42,7 @@ pub use buildops::{CopyOptions, ImageView, StepHistory};
 pub use commit::CommitOptions;
 pub use cp::PathStat;
 pub use error::{EngineError, ErrorKind, Result};
+pub use exec::{ExecAttachment, ExecConfig, ExecInspect};
 pub use imageconfig::RunConfig;
 pub use manage::{Change, ChangeKind, PruneReport, Stats, Top, UpdateRequest};
 pub use progress::ProgressSink;
@@ -90,6 +92,7 @@ pub(crate) struct Inner {
     /// Serialises volume creation, so that two containers naming a new volume share it.
     volumes_lock: Mutex<()>,
     events: events::Events,
+    execs: Mutex<exec::ExecDb>,
 }
 
 /// Locks a std mutex, recovering from poisoning: a panic elsewhere must not wedge the daemon,
@@ -142,6 +145,7 @@ impl Engine {
                 leases: Arc::default(),
                 volumes_lock: Mutex::new(()),
                 events: events::Events::default(),
+                execs: Mutex::default(),
             }),
         };
         engine.open_volumes()?;

@@ -70,7 +70,7 @@ fn should_restart(c: &crate::types::Container, code: i32) -> bool {
     }
 }
 
-fn start_error_message(msg: &str) -> String {
+pub(crate) fn start_error_message(msg: &str) -> String {
     match msg.find("exec: \"") {
         Some(i) => msg[i..].to_string(),
         None => msg.to_string(),
@@ -316,7 +316,7 @@ impl Engine {
             } else {
                 c.config.hostname.clone()
             },
-            tty: false,
+            tty: c.config.tty,
             privileged: c.host_config.privileged,
             cap_add: c.host_config.cap_add.clone(),
             cap_drop: c.host_config.cap_drop.clone(),
@@ -372,20 +372,35 @@ impl Engine {
             log_max_files,
             exit_file: self.exit_file(&c.id),
             stdin: c.config.open_stdin,
+            tty: c.config.tty,
+            console_size: c.host_config.console_size,
         })
     }
 
+    /// Copies an attach's input to the container's stdin. An empty chunk is the end of the
+    /// client's input, which closes stdin with `StdinOnce`; a sender dropped without one is a
+    /// detach, which leaves stdin open for the next attach (as in dockerd).
     fn forward_stdin(&self, client: ShimClient, mut rx: mpsc::Receiver<Bytes>, close_on_eof: bool) {
         tokio::spawn(async move {
-            let Ok(mut conn) = client.stdin(close_on_eof).await else {
+            let Ok(mut conn) = client.stdin().await else {
                 return;
             };
+            let mut eof = false;
             while let Some(chunk) = rx.recv().await {
+                if chunk.is_empty() {
+                    eof = true;
+                    break;
+                }
                 if conn.write_all(&chunk).await.is_err() {
                     return;
                 }
             }
+            // Whatever was written is in the shim before stdin is closed.
             let _ = conn.shutdown().await;
+            drop(conn);
+            if eof && close_on_eof {
+                let _ = client.close_stdin().await;
+            }
         });
     }
 
@@ -778,11 +793,12 @@ impl Engine {
         let stdin = if opts.stdin && c.config.open_stdin {
             let (stx, srx) = mpsc::channel::<Bytes>(64);
             let shim = self.shim_of(&live);
+            // As in dockerd, a terminal's input never closes: the end of a client's input
+            // only ends that client's attach.
+            let close_on_eof = c.config.stdin_once && !c.config.tty;
             match shim {
-                Some(shim) if c.state.is_running() => {
-                    self.forward_stdin(shim, srx, c.config.stdin_once)
-                }
-                _ => lock(&live).pending_stdin.push((srx, c.config.stdin_once)),
+                Some(shim) if c.state.is_running() => self.forward_stdin(shim, srx, close_on_eof),
+                _ => lock(&live).pending_stdin.push((srx, close_on_eof)),
             }
             Some(stx)
         } else {

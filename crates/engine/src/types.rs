@@ -81,6 +81,9 @@ pub struct HostConfig {
     pub log_config: BTreeMap<String, String>,
     /// `--ulimit`: process resource limits, applied over the daemon's `default-ulimits`.
     pub ulimits: Vec<Ulimit>,
+    /// The terminal's initial (height, width) for a TTY container (`ConsoleSize`).
+    #[serde(default)]
+    pub console_size: Option<(u16, u16)>,
 }
 
 /// One process resource limit, named as Docker names it (`nofile`, `nproc`, …).
@@ -270,8 +273,9 @@ pub struct AttachOptions {
 }
 
 /// The live ends of an attach: output until the container exits, and (when asked) stdin.
-/// Dropping `stdin` closes the container's stdin when the container was created with
-/// `StdinOnce`.
+/// Sending an empty chunk on `stdin` is the end of the client's input: it closes the
+/// container's stdin when the container was created with `StdinOnce`. Dropping `stdin` without
+/// one is a detach and leaves the container's stdin open.
 pub struct Attachment {
     pub output: tokio::sync::mpsc::Receiver<LogRecord>,
     pub stdin: Option<tokio::sync::mpsc::Sender<bytes::Bytes>>,

@@ -39,10 +39,18 @@ pub enum ShimEvent {
     Exited(ExitInfo),
 }
 
-/// The stream of events on a `start` or `subscribe` connection.
+/// The stream of events on a `start`, `subscribe` or `exec` connection.
 pub struct EventStream {
-    conn: UnixStream,
+    conn: Box<dyn tokio::io::AsyncRead + Unpin + Send>,
     socket: PathBuf,
+}
+
+/// A process started by `exec`: its events, and the way to its stdin. Dropping `stdin` (or
+/// shutting it down) is the process's stdin EOF.
+pub struct ExecSession {
+    pub pid: i32,
+    pub events: EventStream,
+    pub stdin: tokio::net::unix::OwnedWriteHalf,
 }
 
 impl EventStream {
@@ -152,14 +160,68 @@ impl ShimClient {
     pub async fn subscribe(&self) -> Result<EventStream, ShimError> {
         let conn = self.request(&Request::Subscribe).await?;
         Ok(EventStream {
-            conn,
+            conn: Box::new(conn),
             socket: self.socket.clone(),
         })
     }
 
+    /// Starts `process` (an OCI `process` object) in the running container.
+    pub async fn exec(
+        &self,
+        exec_id: &str,
+        process: serde_json::Value,
+        stdin: bool,
+        console_size: Option<(u16, u16)>,
+    ) -> Result<ExecSession, ShimError> {
+        let conn = self
+            .request(&Request::Exec {
+                exec_id: exec_id.to_string(),
+                process,
+                stdin,
+                console_size,
+            })
+            .await?;
+        let (read, write) = conn.into_split();
+        let mut events = EventStream {
+            conn: Box::new(read),
+            socket: self.socket.clone(),
+        };
+        match events.next().await? {
+            Some(ShimEvent::Started { pid }) => Ok(ExecSession {
+                pid,
+                events,
+                stdin: write,
+            }),
+            Some(other) => Err(ShimError::Protocol(format!("unexpected {other:?}"))),
+            None => Err(ShimError::StartFailed(
+                "the container's shim went away".into(),
+            )),
+        }
+    }
+
+    /// Sets the window size of the container's terminal (`exec_id` None) or of an exec's.
+    pub async fn resize(
+        &self,
+        exec_id: Option<&str>,
+        height: u16,
+        width: u16,
+    ) -> Result<(), ShimError> {
+        let req = Request::Resize {
+            exec_id: exec_id.map(str::to_string),
+            height,
+            width,
+        };
+        self.simple(&req).await.map(|_| ())
+    }
+
     /// A connection whose writes go to the container's stdin.
-    pub async fn stdin(&self, close_on_eof: bool) -> Result<UnixStream, ShimError> {
-        self.request(&Request::Stdin { close_on_eof }).await
+    pub async fn stdin(&self) -> Result<UnixStream, ShimError> {
+        self.request(&Request::Stdin).await
+    }
+
+    /// Closes the container's stdin (its process reads EOF).
+    pub async fn close_stdin(&self) -> Result<(), ShimError> {
+        self.simple(&Request::CloseStdin).await.map(|_| ())
     }
 }
 
@@ -218,7 +280,7 @@ pub async fn spawn_and_start(
     let client = ShimClient::new(&config.socket);
     let conn = client.request(&Request::Start).await?;
     let mut events = EventStream {
-        conn,
+        conn: Box::new(conn),
         socket: config.socket.clone(),
     };
     match events.next().await? {

@@ -4,6 +4,7 @@
 
 pub mod cgroup;
 pub mod client;
+pub mod console;
 pub mod executor;
 pub mod freezer;
 pub mod logfile;
@@ -13,5 +14,5 @@ pub mod shim;
 pub mod spec;
 pub mod user;
 
-pub use client::{spawn_and_start, EventStream, ShimClient, ShimError, ShimEvent};
+pub use client::{spawn_and_start, EventStream, ExecSession, ShimClient, ShimError, ShimEvent};
 pub use proto::{ExitInfo, ShimConfig};

@@ -4,7 +4,9 @@
 //! `start` and `subscribe` turn the connection into a stream of frames from the shim:
 //! `[kind: u8][len: u32 big-endian][payload]`, where kind 1/2 carry stdout/stderr bytes (the
 //! same numbering as Docker's multiplexed stream) and the others carry JSON. `stdin` turns the
-//! connection into a raw byte pipe to the container's stdin.
+//! connection into a raw byte pipe to the container's stdin, which only `close_stdin` closes. `exec` starts another process in
+//! the container: the connection streams that process's frames (started, output, exited) from
+//! the shim, and carries its stdin the other way; a half-close is stdin's EOF.
 
 use std::path::PathBuf;
 
@@ -34,9 +36,27 @@ pub enum Request {
         signal: i32,
     },
     State,
-    /// The rest of the connection is the container's stdin; EOF closes it when `close_on_eof`.
-    Stdin {
-        close_on_eof: bool,
+    /// The rest of the connection is written to the container's stdin. Its end leaves stdin
+    /// open (a client may detach and attach again); `close_stdin` closes it.
+    Stdin,
+    /// Closes the container's stdin: the end of an attached client's input, with `StdinOnce`.
+    CloseStdin,
+    /// Runs `process` (an OCI runtime-spec `process` object) in the running container.
+    Exec {
+        exec_id: String,
+        process: serde_json::Value,
+        /// Give the process a stdin fed from this connection.
+        stdin: bool,
+        /// The terminal's initial (height, width), when `process.terminal` is set.
+        #[serde(default)]
+        console_size: Option<(u16, u16)>,
+    },
+    /// Sets the window size of the container's terminal, or of an exec's.
+    Resize {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exec_id: Option<String>,
+        height: u16,
+        width: u16,
     },
 }
 
@@ -79,6 +99,13 @@ pub struct ShimConfig {
     pub exit_file: PathBuf,
     /// Give the container a stdin pipe (Docker's OpenStdin).
     pub stdin: bool,
+    /// The container's process has a terminal (`process.terminal` in the bundle's spec); its
+    /// output is the terminal's screen, logged as stdout.
+    #[serde(default)]
+    pub tty: bool,
+    /// The terminal's initial (height, width), set before the process can ask for it.
+    #[serde(default)]
+    pub console_size: Option<(u16, u16)>,
 }
 
 /// Encodes one frame.

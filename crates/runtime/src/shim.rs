@@ -32,7 +32,7 @@ pub const LISTEN_FD: RawFd = 3;
 
 enum Role {
     Subscriber,
-    Stdin { close_on_eof: bool },
+    Stdin,
 }
 
 struct Client {
@@ -40,18 +40,100 @@ struct Client {
     role: Role,
 }
 
+/// One process the shim watches: the container's init, or an exec.
+#[derive(Default)]
+struct Proc {
+    pid: Option<i32>,
+    /// The terminal's master end when the process has one (then `stdout` reads from it and
+    /// `stdin` writes into it).
+    stdout: Option<File>,
+    stderr: Option<File>,
+    stdin: Option<File>,
+    /// The pty master, kept for resizes.
+    tty: Option<File>,
+    exit: Option<ExitInfo>,
+    exited_at: Option<Instant>,
+}
+
+impl Proc {
+    fn record_exit(&mut self, code: i32) {
+        if self.exit.is_none() {
+            self.exit = Some(ExitInfo {
+                exit_code: code,
+                exited_at: Utc::now(),
+                oom_killed: false,
+            });
+            self.exited_at = Some(Instant::now());
+            // Nobody can write to stdin any more.
+            self.stdin = None;
+        }
+    }
+
+    /// Exited, and its output drained (or a second has passed: a background child may hold
+    /// the pipes open forever).
+    fn drained(&self) -> bool {
+        match self.exited_at {
+            Some(at) => {
+                (self.stdout.is_none() && self.stderr.is_none())
+                    || at.elapsed() > Duration::from_secs(1)
+            }
+            None => false,
+        }
+    }
+
+    fn pipe_mut(&mut self, kind: u8) -> &mut Option<File> {
+        if kind == FRAME_STDOUT {
+            &mut self.stdout
+        } else {
+            &mut self.stderr
+        }
+    }
+}
+
+/// A process started by `exec`, and the connection that asked for it.
+struct Exec {
+    id: String,
+    proc: Proc,
+    conn: UnixStream,
+    /// The connection may still send stdin bytes (cleared at its half-close).
+    reading: bool,
+    /// Frames can still be written (cleared once a write fails).
+    alive: bool,
+}
+
+impl Exec {
+    fn send(&mut self, kind: u8, payload: &[u8]) {
+        if self.alive && self.conn.write_all(&frame(kind, payload)).is_err() {
+            self.alive = false;
+        }
+    }
+}
+
+/// What each polled descriptor is, in the order they were polled.
+#[derive(Clone, Copy)]
+enum Slot {
+    Listener,
+    Signals,
+    /// Output of init (`None`) or of the exec at that index.
+    Output(Option<usize>, u8),
+    Client(usize),
+    ExecConn(usize),
+}
+
 struct Shim {
     config: ShimConfig,
     log: LogWriter,
     clients: Vec<Client>,
-    stdout: Option<File>,
-    stderr: Option<File>,
-    stdin: Option<File>,
-    init_pid: Option<i32>,
-    /// Children reaped before we knew which one was init.
+    init: Proc,
+    execs: Vec<Exec>,
+    /// Children reaped before we knew which process they were.
     reaped: HashMap<i32, i32>,
-    exit: Option<ExitInfo>,
-    exited_at: Option<Instant>,
+}
+
+/// What the creator child starts.
+enum Spawn<'a> {
+    Init,
+    Exec { process: &'a Path },
 }
 
 /// Entry point of `berth shim <bundle>`; returns the process exit code.
@@ -98,13 +180,9 @@ fn run(bundle: &Path) -> io::Result<()> {
         config,
         log,
         clients: Vec::new(),
-        stdout: None,
-        stderr: None,
-        stdin: None,
-        init_pid: None,
+        init: Proc::default(),
+        execs: Vec::new(),
         reaped: HashMap::new(),
-        exit: None,
-        exited_at: None,
     };
     shim.event_loop(&listener, &sigfd)
 }
@@ -126,26 +204,47 @@ impl Shim {
     fn event_loop(&mut self, listener: &UnixListener, sigfd: &SignalFd) -> io::Result<()> {
         let mut buf = vec![0u8; 32 * 1024];
         loop {
-            if self.finished() {
+            if self.init.drained() {
                 return self.finish();
             }
-            // Indices into `fds`: 0 listener, 1 signals, then stdout, stderr, then clients.
+            let mut slots = vec![Slot::Listener, Slot::Signals];
             let mut fds = vec![
                 PollFd::new(listener.as_fd(), PollFlags::POLLIN),
                 PollFd::new(sigfd.as_fd(), PollFlags::POLLIN),
             ];
-            let out_fd = self.stdout.as_ref().map(|f| f.as_fd());
-            let err_fd = self.stderr.as_ref().map(|f| f.as_fd());
-            for f in [out_fd, err_fd].into_iter().flatten() {
-                fds.push(PollFd::new(f, PollFlags::POLLIN));
+            let procs = std::iter::once((None, &self.init)).chain(
+                self.execs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| (Some(i), &e.proc)),
+            );
+            for (which, p) in procs {
+                for (kind, f) in [(FRAME_STDOUT, &p.stdout), (FRAME_STDERR, &p.stderr)] {
+                    if let Some(f) = f {
+                        slots.push(Slot::Output(which, kind));
+                        fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
+                    }
+                }
             }
-            let first_client = fds.len();
-            for c in &self.clients {
+            for (i, c) in self.clients.iter().enumerate() {
                 // Subscribers are polled too, to notice when they hang up.
+                slots.push(Slot::Client(i));
                 fds.push(PollFd::new(c.stream.as_fd(), PollFlags::POLLIN));
             }
-            // After init exits, wait at most a second for the pipes to drain.
-            let timeout = if self.exit.is_some() {
+            for (i, e) in self.execs.iter().enumerate().filter(|(_, e)| e.alive) {
+                // After the half-close only a hang-up (always reported) is of interest.
+                let events = if e.reading {
+                    PollFlags::POLLIN
+                } else {
+                    PollFlags::empty()
+                };
+                slots.push(Slot::ExecConn(i));
+                fds.push(PollFd::new(e.conn.as_fd(), events));
+            }
+            // While an exited process drains, wake up to enforce its one-second limit.
+            let draining =
+                self.init.exit.is_some() || self.execs.iter().any(|e| e.proc.exit.is_some());
+            let timeout = if draining {
                 PollTimeout::from(100u16)
             } else {
                 PollTimeout::NONE
@@ -155,56 +254,44 @@ impl Shim {
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => return Err(e.into()),
             }
-            let ready = |i: usize| {
-                fds[i].revents().is_some_and(|r| {
-                    !(r & (PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)).is_empty()
+            let ready: Vec<(Slot, bool)> = fds
+                .iter()
+                .zip(&slots)
+                .map(|(fd, slot)| {
+                    let r = fd.revents().unwrap_or(PollFlags::empty());
+                    let hit = PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR;
+                    (*slot, !(r & hit).is_empty())
                 })
-            };
-            let listener_ready = ready(0);
-            let signals_ready = ready(1);
-            let mut pipe_ready = Vec::new();
-            let mut idx = 2;
-            if out_fd.is_some() {
-                pipe_ready.push((FRAME_STDOUT, ready(idx)));
-                idx += 1;
-            }
-            if err_fd.is_some() {
-                pipe_ready.push((FRAME_STDERR, ready(idx)));
-            }
-            let client_ready: Vec<bool> = (first_client..fds.len()).map(ready).collect();
+                .collect();
             drop(fds);
 
-            if signals_ready {
-                while let Ok(Some(_)) = sigfd.read_signal() {}
-                self.reap();
-            }
-            for (kind, is_ready) in pipe_ready {
-                if is_ready {
-                    self.pump(kind, &mut buf);
+            let mut accept = false;
+            let mut clients_ready = Vec::new();
+            for &(slot, is_ready) in &ready {
+                if !is_ready {
+                    continue;
+                }
+                match slot {
+                    Slot::Listener => accept = true,
+                    Slot::Signals => {
+                        while let Ok(Some(_)) = sigfd.read_signal() {}
+                        self.reap();
+                    }
+                    Slot::Output(which, kind) => self.pump(which, kind, &mut buf),
+                    Slot::Client(i) => clients_ready.push(i),
+                    Slot::ExecConn(i) => self.service_exec_conn(i, &mut buf),
                 }
             }
-            // Walk clients backwards so removals keep earlier indices valid.
-            for i in (0..client_ready.len()).rev() {
-                if client_ready[i] {
-                    self.service_client(i, &mut buf);
-                }
+            // Backwards, so removals keep earlier indices valid.
+            for i in clients_ready.into_iter().rev() {
+                self.service_client(i, &mut buf);
             }
-            if listener_ready {
+            self.finish_execs();
+            if accept {
                 if let Ok((stream, _)) = listener.accept() {
                     self.accept(stream);
                 }
             }
-        }
-    }
-
-    /// Done when init has exited and its output is drained (or a second has passed).
-    fn finished(&self) -> bool {
-        match self.exited_at {
-            Some(at) => {
-                (self.stdout.is_none() && self.stderr.is_none())
-                    || at.elapsed() > Duration::from_secs(1)
-            }
-            None => false,
         }
     }
 
@@ -225,40 +312,35 @@ impl Shim {
     }
 
     fn child_exited(&mut self, pid: i32, code: i32) {
-        if self.init_pid == Some(pid) {
-            self.record_exit(code);
+        if self.init.pid == Some(pid) {
+            self.init.record_exit(code);
+        } else if let Some(e) = self.execs.iter_mut().find(|e| e.proc.pid == Some(pid)) {
+            e.proc.record_exit(code);
         } else {
             self.reaped.insert(pid, code);
         }
     }
 
-    fn record_exit(&mut self, code: i32) {
-        if self.exit.is_none() {
-            self.exit = Some(ExitInfo {
-                exit_code: code,
-                exited_at: Utc::now(),
-                oom_killed: false,
-            });
-            self.exited_at = Some(Instant::now());
-            // Nobody can write to stdin any more.
-            self.stdin = None;
-        }
-    }
-
-    /// Moves container output to the log and to every subscriber.
-    fn pump(&mut self, kind: u8, buf: &mut [u8]) {
-        let pipe = if kind == FRAME_STDOUT {
-            &mut self.stdout
-        } else {
-            &mut self.stderr
+    /// Moves output of init to the log and every subscriber, and of an exec to its connection.
+    fn pump(&mut self, which: Option<usize>, kind: u8, buf: &mut [u8]) {
+        let proc = match which {
+            None => &mut self.init,
+            Some(i) => &mut self.execs[i].proc,
         };
+        let pipe = proc.pipe_mut(kind);
         let Some(file) = pipe.as_mut() else { return };
         match file.read(buf) {
+            // A terminal's master reads EIO once every slave end is closed: that is its EOF.
             Ok(0) | Err(_) => *pipe = None,
             Ok(n) => {
                 let data = &buf[..n];
-                let _ = self.log.write(kind, data);
-                self.broadcast(kind, data);
+                match which {
+                    None => {
+                        let _ = self.log.write(kind, data);
+                        self.broadcast(kind, data);
+                    }
+                    Some(i) => self.execs[i].send(kind, data),
+                }
             }
         }
     }
@@ -269,35 +351,67 @@ impl Shim {
             // A subscriber that cannot keep up for the send timeout is dropped rather than
             // stalling the container's output.
             Role::Subscriber => c.stream.write_all(&frame).is_ok(),
-            Role::Stdin { .. } => true,
+            Role::Stdin => true,
         });
     }
 
     fn service_client(&mut self, i: usize, buf: &mut [u8]) {
-        let close_on_eof = match self.clients[i].role {
-            Role::Subscriber => {
-                // Subscribers never send after their request: readable means hung up.
-                let mut probe = [0u8; 1];
-                if matches!(self.clients[i].stream.read(&mut probe), Ok(0) | Err(_)) {
-                    self.clients.remove(i);
-                }
-                return;
+        if let Role::Subscriber = self.clients[i].role {
+            // Subscribers never send after their request: readable means hung up.
+            let mut probe = [0u8; 1];
+            if matches!(self.clients[i].stream.read(&mut probe), Ok(0) | Err(_)) {
+                self.clients.remove(i);
             }
-            Role::Stdin { close_on_eof } => close_on_eof,
-        };
+            return;
+        }
         match self.clients[i].stream.read(buf) {
             Ok(0) | Err(_) => {
                 self.clients.remove(i);
-                if close_on_eof {
-                    self.stdin = None;
-                }
             }
             Ok(n) => {
-                if let Some(stdin) = self.stdin.as_mut() {
+                if let Some(stdin) = self.init.stdin.as_mut() {
                     if stdin.write_all(&buf[..n]).is_err() {
-                        self.stdin = None;
+                        self.init.stdin = None;
                     }
                 }
+            }
+        }
+    }
+
+    /// Stdin bytes from an exec's connection, or its half-close or hang-up.
+    fn service_exec_conn(&mut self, i: usize, buf: &mut [u8]) {
+        let e = &mut self.execs[i];
+        if !e.reading {
+            // Polled for nothing but a hang-up: the daemon is gone; the process goes on, as a
+            // detached exec does.
+            e.alive = false;
+            return;
+        }
+        match e.conn.read(buf) {
+            Ok(0) | Err(_) => {
+                e.reading = false;
+                e.proc.stdin = None;
+            }
+            Ok(n) => {
+                if let Some(stdin) = e.proc.stdin.as_mut() {
+                    if stdin.write_all(&buf[..n]).is_err() {
+                        e.proc.stdin = None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reports the exit of every drained exec and forgets it.
+    fn finish_execs(&mut self) {
+        let mut i = 0;
+        while i < self.execs.len() {
+            if self.execs[i].proc.drained() {
+                let mut e = self.execs.remove(i);
+                let data = serde_json::to_vec(&e.proc.exit).unwrap_or_default();
+                e.send(FRAME_EXITED, &data);
+            } else {
+                i += 1;
             }
         }
     }
@@ -317,13 +431,21 @@ impl Shim {
         let _ = stream.set_read_timeout(None);
         match request {
             Request::Start => {
-                if self.init_pid.is_some() || self.exit.is_some() {
+                if self.init.pid.is_some() || self.init.exit.is_some() {
                     let _ =
                         stream.write_all(&frame(FRAME_START_FAILED, b"container already started"));
                     return;
                 }
-                match self.start() {
-                    Ok(pid) => {
+                let (stdin, tty) = (self.config.stdin, self.config.tty);
+                let size = self.config.console_size;
+                match self.spawn(Spawn::Init, stdin, tty.then_some(size)) {
+                    Ok(proc) => {
+                        let pid = proc.pid.unwrap_or(0);
+                        self.init = proc;
+                        if let Some(code) = self.reaped.remove(&pid) {
+                            self.init.record_exit(code);
+                        }
+                        release_startup_pages();
                         let started = serde_json::to_vec(&Started { pid }).unwrap_or_default();
                         if stream.write_all(&frame(FRAME_STARTED, &started)).is_ok() {
                             self.clients.push(Client {
@@ -335,40 +457,24 @@ impl Shim {
                     Err(msg) => {
                         let _ = stream.write_all(&frame(FRAME_START_FAILED, msg.as_bytes()));
                         // Nothing runs: leave with a recorded failure so the daemon can clean up.
-                        self.record_exit(
-                            if msg.contains("not found") || msg.contains("no such file") {
-                                127
-                            } else if msg.contains("permission denied")
-                                || msg.contains("is a directory")
-                            {
-                                126
-                            } else {
-                                128
-                            },
-                        );
-                        self.stdout = None;
-                        self.stderr = None;
+                        self.init.record_exit(start_failure_code(&msg));
                     }
                 }
             }
             Request::Subscribe => {
-                if let Some(pid) = self.init_pid {
+                if let Some(pid) = self.init.pid {
                     let started = serde_json::to_vec(&Started { pid }).unwrap_or_default();
-                    if stream.write_all(&frame(FRAME_STARTED, &started)).is_ok() {
-                        self.clients.push(Client {
-                            stream,
-                            role: Role::Subscriber,
-                        });
+                    if stream.write_all(&frame(FRAME_STARTED, &started)).is_err() {
+                        return;
                     }
-                } else {
-                    self.clients.push(Client {
-                        stream,
-                        role: Role::Subscriber,
-                    });
                 }
+                self.clients.push(Client {
+                    stream,
+                    role: Role::Subscriber,
+                });
             }
             Request::Kill { signal } => {
-                let err = match (self.init_pid, &self.exit) {
+                let err = match (self.init.pid, &self.init.exit) {
                     (Some(pid), None) => {
                         // The shim is init's parent and has not reaped it, so the pid cannot
                         // have been reused by another process.
@@ -386,78 +492,201 @@ impl Shim {
             Request::State => {
                 let r = Reply {
                     error: None,
-                    pid: self.init_pid.unwrap_or(0),
-                    exited: self.exit.clone(),
+                    pid: self.init.pid.unwrap_or(0),
+                    exited: self.init.exit.clone(),
                 };
                 let mut line = serde_json::to_vec(&r).unwrap_or_default();
                 line.push(b'\n');
                 let _ = stream.write_all(&line);
             }
-            Request::Stdin { close_on_eof } => {
+            Request::Stdin => {
                 self.clients.push(Client {
                     stream,
-                    role: Role::Stdin { close_on_eof },
+                    role: Role::Stdin,
                 });
+            }
+            Request::CloseStdin => {
+                self.init.stdin = None;
+                let _ = reply(&mut stream, None);
+            }
+            Request::Exec {
+                exec_id,
+                process,
+                stdin,
+                console_size,
+            } => self.exec(stream, exec_id, &process, stdin, console_size),
+            Request::Resize {
+                exec_id,
+                height,
+                width,
+            } => {
+                let tty = match &exec_id {
+                    None => self.init.tty.as_ref(),
+                    Some(id) => self
+                        .execs
+                        .iter()
+                        .find(|e| &e.id == id)
+                        .and_then(|e| e.proc.tty.as_ref()),
+                };
+                let err = match tty {
+                    Some(t) => crate::console::set_window_size(t, height, width)
+                        .err()
+                        .map(|e| e.to_string()),
+                    None => Some("no such terminal".to_string()),
+                };
+                let _ = reply(&mut stream, err);
             }
         }
     }
 
-    /// Forks the creator, which builds and starts the container through libcontainer.
-    fn start(&mut self) -> Result<i32, String> {
-        let (out_r, out_w) = pipe().map_err(|e| e.to_string())?;
-        let (err_r, err_w) = pipe().map_err(|e| e.to_string())?;
-        let (in_r, in_w) = if self.config.stdin {
-            let (r, w) = pipe().map_err(|e| e.to_string())?;
+    fn exec(
+        &mut self,
+        mut stream: UnixStream,
+        id: String,
+        process: &serde_json::Value,
+        stdin: bool,
+        size: Option<(u16, u16)>,
+    ) {
+        if self.init.pid.is_none() || self.init.exit.is_some() {
+            let _ = stream.write_all(&frame(FRAME_START_FAILED, b"container is not running"));
+            return;
+        }
+        let tty = process["terminal"].as_bool().unwrap_or(false);
+        // The runtime reads the process from a file; the id is the daemon's random hex.
+        let safe: String = id.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+        let path = self.config.bundle.join(format!("exec-{safe}.json"));
+        let written = serde_json::to_vec(process)
+            .map_err(io::Error::other)
+            .and_then(|data| std::fs::write(&path, data));
+        let result = match written {
+            Ok(()) => self.spawn(Spawn::Exec { process: &path }, stdin, tty.then_some(size)),
+            Err(e) => Err(format!("write exec process: {e}")),
+        };
+        let _ = std::fs::remove_file(&path);
+        match result {
+            Ok(mut proc) => {
+                let pid = proc.pid.unwrap_or(0);
+                if let Some(code) = self.reaped.remove(&pid) {
+                    proc.record_exit(code);
+                }
+                let started = serde_json::to_vec(&Started { pid }).unwrap_or_default();
+                let mut e = Exec {
+                    id,
+                    proc,
+                    conn: stream,
+                    reading: stdin,
+                    alive: true,
+                };
+                e.send(FRAME_STARTED, &started);
+                self.execs.push(e);
+            }
+            Err(msg) => {
+                let _ = stream.write_all(&frame(FRAME_START_FAILED, msg.as_bytes()));
+            }
+        }
+    }
+
+    /// Forks the creator, which builds and starts the process through libcontainer, and takes
+    /// the process's ends of its stdio, or of its terminal when `tty` is given (with the
+    /// terminal's initial size, if known).
+    fn spawn(
+        &mut self,
+        what: Spawn<'_>,
+        with_stdin: bool,
+        tty: Option<Option<(u16, u16)>>,
+    ) -> Result<Proc, String> {
+        let e = |e: io::Error| e.to_string();
+        let size = tty.flatten();
+        let tty = tty.is_some();
+        let console = if tty {
+            let name = format!("console-{}.sock", self.execs.len());
+            Some(crate::console::ConsoleSocket::bind(&self.config.bundle, &name).map_err(e)?)
+        } else {
+            None
+        };
+        // With a terminal the process's stdio is the pty slave; the pipes stay unused.
+        let (out_r, out_w) = pipe().map_err(e)?;
+        let (err_r, err_w) = pipe().map_err(e)?;
+        let (in_r, in_w) = if with_stdin && !tty {
+            let (r, w) = pipe().map_err(e)?;
             (Some(r), Some(w))
         } else {
             (None, None)
         };
-        let (status_r, status_w) = pipe().map_err(|e| e.to_string())?;
+        let (status_r, status_w) = pipe().map_err(e)?;
 
         // SAFETY: the shim is single-threaded, so the child may run arbitrary code after fork.
         match unsafe { fork() }.map_err(|e| e.to_string())? {
             ForkResult::Child => {
                 drop((out_r, err_r, status_r, in_w));
-                let code = creator(&self.config, in_r, out_w, err_w, status_w);
-                // SAFETY: _exit ends the forked child without running the parent's destructors.
+                let io = CreatorIo {
+                    stdin: in_r,
+                    stdout: out_w,
+                    stderr: err_w,
+                    console: console.as_ref().map(|c| c.path().to_path_buf()),
+                };
+                let code = creator(&self.config, &what, io, status_w);
+                // SAFETY: _exit ends the forked child without running the parent's destructors
+                // (the console socket's Drop would unlink the parent's socket).
                 unsafe { libc::_exit(code) }
             }
             ForkResult::Parent { child } => {
                 drop((out_w, err_w, status_w, in_r));
-                let mut msg = Vec::new();
-                let mut status_r = status_r;
-                let _ = status_r.read_to_end(&mut msg);
-                // Reap the creator now; init has been re-parented to us by then.
+                let (msg, early) = wait_for_creator(status_r, console.as_ref(), size);
+                // Reap the creator now; the process has been re-parented to us by then.
                 let _ = waitpid(child, None);
                 let text = String::from_utf8_lossy(&msg).to_string();
-                match text
+                let Some(pid) = text
                     .strip_prefix("ok ")
                     .and_then(|p| p.trim().parse::<i32>().ok())
-                {
-                    Some(pid) => {
-                        self.init_pid = Some(pid);
-                        self.stdout = Some(out_r);
-                        self.stderr = Some(err_r);
-                        self.stdin = in_w;
-                        if let Some(code) = self.reaped.remove(&pid) {
-                            self.record_exit(code);
-                        }
-                        release_startup_pages();
-                        Ok(pid)
-                    }
-                    None => Err(text
+                else {
+                    return Err(text
                         .strip_prefix("error ")
                         .unwrap_or("container creation failed")
                         .trim()
-                        .to_string()),
+                        .to_string());
+                };
+                let mut proc = Proc {
+                    pid: Some(pid),
+                    ..Proc::default()
+                };
+                match console {
+                    Some(console) => {
+                        let master = match early {
+                            Some(m) => m,
+                            None => {
+                                let m = console
+                                    .receive_master(Duration::from_secs(5))
+                                    .map_err(|e| format!("terminal: {e}"))?;
+                                if let Some((h, w)) = size {
+                                    let _ = crate::console::set_window_size(&m, h, w);
+                                }
+                                m
+                            }
+                        };
+                        let input = if with_stdin {
+                            Some(master.try_clone().map_err(e)?)
+                        } else {
+                            None
+                        };
+                        proc.stdin = input;
+                        proc.tty = Some(master.try_clone().map_err(e)?);
+                        proc.stdout = Some(master);
+                    }
+                    None => {
+                        proc.stdout = Some(out_r);
+                        proc.stderr = Some(err_r);
+                        proc.stdin = in_w;
+                    }
                 }
+                Ok(proc)
             }
         }
     }
 
     fn finish(&mut self) -> io::Result<()> {
         let _ = self.log.flush_partial();
-        let mut exit = self.exit.clone().unwrap_or(ExitInfo {
+        let mut exit = self.init.exit.clone().unwrap_or(ExitInfo {
             exit_code: 255,
             exited_at: Utc::now(),
             oom_killed: false,
@@ -469,9 +698,78 @@ impl Shim {
         let payload = data.clone();
         self.broadcast(FRAME_EXITED, &payload);
         self.clients.clear();
+        // Execs die with the container's PID namespace; whatever they had not reported yet
+        // ends as killed.
+        self.reap();
+        for mut e in std::mem::take(&mut self.execs) {
+            let info = e.proc.exit.clone().unwrap_or(ExitInfo {
+                exit_code: 137,
+                exited_at: Utc::now(),
+                oom_killed: false,
+            });
+            let data = serde_json::to_vec(&info).unwrap_or_default();
+            e.send(FRAME_EXITED, &data);
+        }
         delete_container(&self.config);
         let _ = std::fs::remove_file(&self.config.socket);
         Ok(())
+    }
+}
+
+/// Reads the creator's status to its end. Meanwhile, the pty master is taken as soon as the
+/// container's process sends it and given its size at once: libcontainer applies no
+/// `consoleSize`, and the process runs its first instructions only a moment later, so a
+/// program that asks for its window size at start sees the client's.
+fn wait_for_creator(
+    mut status: File,
+    console: Option<&crate::console::ConsoleSocket>,
+    size: Option<(u16, u16)>,
+) -> (Vec<u8>, Option<File>) {
+    let mut msg = Vec::new();
+    let mut master: Option<File> = None;
+    let mut chunk = [0u8; 4096];
+    loop {
+        let listen = console.filter(|_| master.is_none());
+        let mut fds = vec![PollFd::new(status.as_fd(), PollFlags::POLLIN)];
+        if let Some(c) = listen {
+            fds.push(PollFd::new(c.as_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => break,
+        }
+        let hit = PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR;
+        let ready = |fd: &PollFd| fd.revents().is_some_and(|r| r.intersects(hit));
+        let status_ready = ready(&fds[0]);
+        let console_ready = fds.get(1).is_some_and(ready);
+        drop(fds);
+        if let (true, Some(c)) = (console_ready, listen) {
+            if let Ok(m) = c.receive_master(Duration::from_secs(1)) {
+                if let Some((h, w)) = size {
+                    let _ = crate::console::set_window_size(&m, h, w);
+                }
+                master = Some(m);
+            }
+        }
+        if status_ready {
+            match status.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => msg.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+    (msg, master)
+}
+
+/// The exit code Docker gives a process that could not be started.
+fn start_failure_code(msg: &str) -> i32 {
+    if msg.contains("not found") || msg.contains("no such file") {
+        127
+    } else if msg.contains("permission denied") || msg.contains("is a directory") {
+        126
+    } else {
+        128
     }
 }
 
@@ -526,15 +824,18 @@ fn release_startup_pages() {
     }
 }
 
-/// Runs in the forked creator: builds and starts the container, reports `ok <pid>` or
-/// `error <message>` on the status pipe, and exits.
-fn creator(
-    config: &ShimConfig,
+/// The process's ends of its stdio, handed to the creator.
+struct CreatorIo {
     stdin: Option<File>,
     stdout: File,
     stderr: File,
-    mut status: File,
-) -> i32 {
+    /// The console socket to send the pty master to, when the process has a terminal.
+    console: Option<std::path::PathBuf>,
+}
+
+/// Runs in the forked creator: builds and starts the container's init, or an exec in it,
+/// reports `ok <pid>` or `error <message>` on the status pipe, and exits.
+fn creator(config: &ShimConfig, what: &Spawn<'_>, io: CreatorIo, mut status: File) -> i32 {
     // The shim blocks and ignores signals for itself; the container must not inherit that.
     let _ = signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     // SAFETY: restoring the default disposition installs no handler code.
@@ -542,25 +843,39 @@ fn creator(
     let result = (|| -> Result<i32, libcontainer::error::LibcontainerError> {
         use libcontainer::container::builder::ContainerBuilder;
         use libcontainer::syscall::syscall::SyscallType;
-        let stdin: OwnedFd = match stdin {
+        let stdin: OwnedFd = match io.stdin {
             Some(f) => f.into(),
             None => File::open("/dev/null")
                 .map_err(libcontainer::error::LibcontainerError::OtherIO)?
                 .into(),
         };
-        let mut container = ContainerBuilder::new(config.id.clone(), SyscallType::Linux)
+        let builder = ContainerBuilder::new(config.id.clone(), SyscallType::Linux)
             .with_root_path(&config.runtime_root)?
             .with_executor(crate::executor::DockerExecutor)
+            .with_console_socket(io.console.as_deref())
             .with_stdin(stdin)
-            .with_stdout(OwnedFd::from(stdout))
-            .with_stderr(OwnedFd::from(stderr))
-            .validate_id()?
-            .as_init(&config.bundle)
-            .with_systemd(false)
-            .with_detach(true)
-            .build()?;
-        container.start()?;
-        Ok(container.pid().map(|p| p.as_raw()).unwrap_or(0))
+            .with_stdout(OwnedFd::from(io.stdout))
+            .with_stderr(OwnedFd::from(io.stderr))
+            .validate_id()?;
+        match what {
+            Spawn::Init => {
+                let mut container = builder
+                    .as_init(&config.bundle)
+                    .with_systemd(false)
+                    .with_detach(true)
+                    .build()?;
+                container.start()?;
+                Ok(container.pid().map(|p| p.as_raw()).unwrap_or(0))
+            }
+            Spawn::Exec { process } => {
+                let pid = builder
+                    .as_tenant()
+                    .with_process(Some(*process))
+                    .with_detach(true)
+                    .build()?;
+                Ok(pid.as_raw())
+            }
+        }
     })();
     match result {
         Ok(pid) => {
@@ -569,8 +884,11 @@ fn creator(
         }
         Err(e) => {
             let _ = write!(status, "error {}", error_chain(&e));
-            // A failed create leaves libcontainer state behind; clean it like `delete --force`.
-            delete_container(config);
+            if matches!(what, Spawn::Init) {
+                // A failed create leaves libcontainer state behind; clean it like
+                // `delete --force`. A failed exec leaves the running container alone.
+                delete_container(config);
+            }
             1
         }
     }

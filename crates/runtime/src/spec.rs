@@ -404,6 +404,59 @@ pub fn build(input: &SpecInput) -> Result<Spec, SpecError> {
     serde_json::from_value(spec).map_err(|e| SpecError::Invalid(e.to_string()))
 }
 
+/// What an exec asks for on top of the container's own process.
+#[derive(Debug, Clone, Default)]
+pub struct ExecInput {
+    pub args: Vec<String>,
+    /// The whole environment: the container's, with the exec's own replacing or appended.
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    pub tty: bool,
+    pub privileged: bool,
+}
+
+/// The OCI `process` of an exec, derived from the container's (`spec` is its `config.json`):
+/// it keeps the container's capabilities, rlimits, no-new-privileges and AppArmor settings, as
+/// dockerd's exec does, and replaces what the exec sets. `--privileged` gives every capability.
+pub fn exec_process(spec: &Value, input: &ExecInput) -> Result<Value, SpecError> {
+    let mut process = spec
+        .get("process")
+        .cloned()
+        .filter(Value::is_object)
+        .ok_or_else(|| SpecError::Invalid("the container's spec has no process".into()))?;
+    if input.args.is_empty() {
+        return Err(SpecError::Invalid("no command specified".into()));
+    }
+    process["args"] = json!(input.args);
+    process["env"] = json!(input.env);
+    process["cwd"] = json!(if input.cwd.is_empty() {
+        "/"
+    } else {
+        input.cwd.as_str()
+    });
+    process["terminal"] = json!(input.tty);
+    process["user"] = json!({
+        "uid": input.uid,
+        "gid": input.gid,
+        "additionalGids": input.additional_gids,
+    });
+    if let Some(p) = process.as_object_mut() {
+        // A size for the init's console makes no sense for another terminal.
+        p.remove("consoleSize");
+    }
+    if input.privileged {
+        let all = json!(ALL_CAPS);
+        process["capabilities"] = json!({
+            "bounding": all, "effective": all, "permitted": all,
+            "inheritable": [], "ambient": [],
+        });
+    }
+    Ok(process)
+}
+
 fn resources_json(r: &Resources, privileged: bool) -> Value {
     let devices = if privileged {
         json!([{"allow": true, "access": "rwm"}])

@@ -191,7 +191,10 @@ pub fn host_config_to_wire(h: &HostConfig) -> wire::HostConfig {
         }),
         auto_remove: Some(h.auto_remove),
         volume_driver: Some(String::new()),
-        console_size: Some(vec![0, 0]),
+        console_size: Some(match h.console_size {
+            Some((hh, ww)) => vec![usize::from(hh), usize::from(ww)],
+            None => vec![0, 0],
+        }),
         cap_add: list(&h.cap_add),
         cap_drop: list(&h.cap_drop),
         cgroupns_mode: Some(wire::HostConfigCgroupnsModeEnum::PRIVATE),
@@ -528,6 +531,13 @@ fn host_config_from_wire(
         log_type,
         log_config,
         ulimits: ulimits_from_wire(h.ulimits.unwrap_or_default()),
+        console_size: match h.console_size.as_deref() {
+            Some(&[hh, ww]) if hh > 0 && ww > 0 => Some((
+                u16::try_from(hh).unwrap_or(u16::MAX),
+                u16::try_from(ww).unwrap_or(u16::MAX),
+            )),
+            _ => None,
+        },
     })
 }
 

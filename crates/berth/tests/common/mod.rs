@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod oci;
+pub mod pty;
 
 use std::io::Write;
 use std::os::unix::net::UnixStream;
@@ -154,6 +155,26 @@ impl Daemon {
             .output()
             .expect("run berth")
             .into()
+    }
+
+    /// Our CLI as a command to run elsewhere (e.g. on a pty).
+    pub fn berth_cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BERTH);
+        cmd.args(args)
+            .env("BERTH_HOST", self.host())
+            .env_remove("DOCKER_HOST")
+            .env("DOCKER_CONFIG", self.client_config());
+        cmd
+    }
+
+    /// The docker CLI as a command to run elsewhere (e.g. on a pty).
+    pub fn docker_cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(DOCKER);
+        cmd.args(args)
+            .env("DOCKER_HOST", self.host())
+            .env("DOCKER_CONFIG", self.root.path().join("docker-config"))
+            .env_remove("BERTH_HOST");
+        cmd
     }
 
     pub fn berth_stdin(&self, args: &[&str], input: &[u8]) -> Out {

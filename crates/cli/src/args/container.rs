@@ -514,3 +514,64 @@ pub struct ExportArgs {
     #[arg(value_name = "CONTAINER")]
     pub containers: Vec<String>,
 }
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Detached mode: run command in the background
+    #[arg(short = 'd', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub detach: bool,
+
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub detach_keys: Option<String>,
+
+    /// Set environment variables
+    #[arg(short = 'e', long = "env", value_name = "list", value_parser = parse_env)]
+    pub env: Vec<String>,
+
+    /// Read in a file of environment variables
+    #[arg(long = "env-file", value_name = "list")]
+    pub env_file: Vec<String>,
+
+    /// Keep STDIN open even if not attached
+    #[arg(short = 'i', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub interactive: bool,
+
+    /// Give extended privileges to the command
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub privileged: bool,
+
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub tty: bool,
+
+    /// Username or UID (format: "<name|uid>[:<group|gid>]")
+    #[arg(short = 'u', long, value_name = "string")]
+    pub user: Option<String>,
+
+    /// Working directory inside the container
+    #[arg(short = 'w', long = "workdir", value_name = "string")]
+    pub workdir: Option<String>,
+
+    /// CONTAINER COMMAND [ARG...]; everything after CONTAINER goes to the command.
+    #[arg(value_name = "CONTAINER", trailing_var_arg = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub detach_keys: Option<String>,
+
+    /// Do not attach STDIN
+    #[arg(long = "no-stdin", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub no_stdin: bool,
+
+    /// Proxy all received signals to the process
+    #[arg(long = "sig-proxy", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "true", value_parser = parse_bool, action = ArgAction::Set)]
+    pub sig_proxy: bool,
+
+    #[arg(value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}

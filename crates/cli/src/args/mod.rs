@@ -88,6 +88,12 @@ pub enum Command {
     /// Block until one or more containers stop, then print their exit codes
     #[command(override_usage = "berth wait CONTAINER [CONTAINER...]")]
     Wait(WaitArgs),
+    /// Execute a command in a running container
+    #[command(override_usage = "berth exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
+    Exec(ExecArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    #[command(override_usage = "berth attach [OPTIONS] CONTAINER")]
+    Attach(AttachArgs),
     /// Rename a container
     #[command(override_usage = "berth rename CONTAINER NEW_NAME")]
     Rename(RenameArgs),
@@ -250,6 +256,12 @@ pub enum ContainerCommand {
     /// Block until one or more containers stop, then print their exit codes
     #[command(override_usage = "berth container wait CONTAINER [CONTAINER...]")]
     Wait(WaitArgs),
+    /// Execute a command in a running container
+    #[command(override_usage = "berth container exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
+    Exec(ExecArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    #[command(override_usage = "berth container attach [OPTIONS] CONTAINER")]
+    Attach(AttachArgs),
     /// Rename a container
     #[command(override_usage = "berth container rename CONTAINER NEW_NAME")]
     Rename(RenameArgs),

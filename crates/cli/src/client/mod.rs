@@ -268,14 +268,27 @@ impl Client {
     /// POSTs an attach-style request and takes over the connection once the
     /// daemon switched protocols (HTTP 101).
     pub async fn hijack(&self, path: &str) -> Result<Hijacked, ApiError> {
+        self.hijack_with(path, None).await
+    }
+
+    /// [`Client::hijack`] with a JSON body (`POST /exec/{id}/start` takes one).
+    pub async fn hijack_with(
+        &self,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Hijacked, ApiError> {
+        let (body, content_type) = match body {
+            Some(v) => (json_body(v), "application/json"),
+            None => (empty_body(), "text/plain"),
+        };
         let req = self.build(
             Method::POST,
             path,
-            empty_body(),
+            body,
             &[
                 ("connection", "Upgrade"),
                 ("upgrade", "tcp"),
-                ("content-type", "text/plain"),
+                ("content-type", content_type),
             ],
         )?;
         let io = self.connect().await?;

@@ -6,6 +6,7 @@ mod archive;
 mod build;
 mod container;
 mod cp;
+mod exec;
 mod image;
 mod inspect;
 mod progress;
@@ -13,6 +14,7 @@ mod registry;
 mod run;
 mod stats;
 mod system;
+mod term;
 mod volume;
 
 use crate::args::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
@@ -49,6 +51,8 @@ pub async fn dispatch(ctx: &mut Ctx, cli: Cli) -> Result<(), CliError> {
         Command::Commit(a) => image::commit(ctx, a).await,
         Command::Build(a) => build::build(ctx, a).await,
         Command::Rename(a) => container::rename(ctx, a).await,
+        Command::Exec(a) => exec::exec(ctx, a).await,
+        Command::Attach(a) => exec::attach(ctx, a).await,
         Command::Top(a) => container::top(ctx, a).await,
         Command::Events(a) => system::events(ctx, a).await,
         Command::Update(a) => container::update(ctx, a).await,
@@ -78,6 +82,8 @@ pub async fn dispatch(ctx: &mut Ctx, cli: Cli) -> Result<(), CliError> {
             Some(ContainerCommand::Export(a)) => archive::export(ctx, a).await,
             Some(ContainerCommand::Commit(a)) => image::commit(ctx, a).await,
             Some(ContainerCommand::Rename(a)) => container::rename(ctx, a).await,
+            Some(ContainerCommand::Exec(a)) => exec::exec(ctx, a).await,
+            Some(ContainerCommand::Attach(a)) => exec::attach(ctx, a).await,
             Some(ContainerCommand::Top(a)) => container::top(ctx, a).await,
             Some(ContainerCommand::Cp(a)) => cp::cp(ctx, a).await,
             Some(ContainerCommand::Stats(a)) => stats::stats(ctx, a).await,

@@ -77,7 +77,15 @@ pub async fn run(ctx: &mut Ctx, a: RunArgs) -> Result<(), CliError> {
     let Some(stream) = stream else {
         return Ok(());
     };
-    let status = relay(stream, waiter, &cfg).await?;
+    let tty = super::term::TtySession::start(
+        &client,
+        format!("/containers/{}/resize", seg(&id)),
+        cfg.tty,
+        cfg.attach_stdin,
+    );
+    let status = relay(&client, &id, stream, waiter, &cfg).await;
+    drop(tty);
+    let status = status?;
     drop(signals);
     if status != 0 {
         return Err(CliError::status(status));
@@ -153,7 +161,15 @@ pub async fn start(ctx: &mut Ctx, a: StartArgs) -> Result<(), CliError> {
         attach_stderr: true,
         tty,
     };
-    let status = relay(stream, waiter, &cfg).await?;
+    let session = super::term::TtySession::start(
+        &client,
+        format!("/containers/{}/resize", seg(&id)),
+        tty,
+        stdin,
+    );
+    let status = relay(&client, &id, stream, waiter, &cfg).await;
+    drop(session);
+    let status = status?;
     drop(signals);
     if status != 0 {
         return Err(CliError::status(status));
@@ -179,8 +195,13 @@ fn build_config(
     detach: bool,
 ) -> Result<ContainerConfig, CliError> {
     let lookup = |k: &str| std::env::var(k).ok();
-    opts::build(flags, &args[0], &args[1..], rm, detach, &lookup)
-        .map_err(|e| ctx.with_help(&e, 125))
+    let mut cfg = opts::build(flags, &args[0], &args[1..], rm, detach, &lookup)
+        .map_err(|e| ctx.with_help(&e, 125))?;
+    // As docker does: the terminal starts at the client's size, before the first resize.
+    if let (true, Some((h, w))) = (cfg.tty, super::term::size()) {
+        cfg.body["HostConfig"]["ConsoleSize"] = serde_json::json!([h, w]);
+    }
+    Ok(cfg)
 }
 
 fn attach_path(id: &str, stdin: bool, stdout: bool, stderr: bool) -> String {
@@ -379,7 +400,13 @@ impl Waiter {
 }
 
 /// Relays an attached container's streams until it exits; returns its status.
-async fn relay(stream: Hijacked, waiter: Waiter, cfg: &ContainerConfig) -> Result<i32, CliError> {
+async fn relay(
+    client: &Client,
+    id: &str,
+    stream: Hijacked,
+    waiter: Waiter,
+    cfg: &ContainerConfig,
+) -> Result<i32, CliError> {
     let Hijacked {
         mut reader,
         mut writer,
@@ -427,10 +454,24 @@ async fn relay(stream: Hijacked, waiter: Waiter, cfg: &ContainerConfig) -> Resul
     };
     match first {
         First::Output(Err(e)) => Err(CliError::new(e.to_string())),
-        First::Output(Ok(())) => Ok(tokio::select! {
-            code = &mut status => code,
-            _ = &mut input => 0,
-        }),
+        First::Output(Ok(())) => {
+            // The output also ends when the daemon saw the detach keys: then the container
+            // goes on and there is no exit to wait for.
+            let exit = tokio::time::timeout(std::time::Duration::from_millis(500), &mut status);
+            if let Ok(code) = exit.await {
+                return Ok(code);
+            }
+            let info: Result<Json, _> = client
+                .get_json(&format!("/containers/{}/json", seg(id)))
+                .await;
+            if info.is_ok_and(|i| i["State"]["Running"] == Json::Bool(true)) {
+                return Ok(0);
+            }
+            Ok(tokio::select! {
+                code = &mut status => code,
+                _ = &mut input => 0,
+            })
+        }
         First::Exited(code) => {
             // The container is done, but its last output may still be in flight.
             if attach_output {
@@ -446,7 +487,7 @@ async fn relay(stream: Hijacked, waiter: Waiter, cfg: &ContainerConfig) -> Resul
 
 /// Reads the process's stdin on a thread (blocking reads cannot be
 /// cancelled; the thread simply dies with the process).
-fn stdin_reader() -> mpsc::Receiver<Vec<u8>> {
+pub(crate) fn stdin_reader() -> mpsc::Receiver<Vec<u8>> {
     let (tx, rx) = mpsc::channel(8);
     std::thread::spawn(move || {
         let mut stdin = std::io::stdin();
@@ -467,12 +508,12 @@ fn stdin_reader() -> mpsc::Receiver<Vec<u8>> {
 
 /// Forwards the signals the CLI receives to the container (docker's
 /// `--sig-proxy`), until dropped.
-struct SignalProxy {
+pub(crate) struct SignalProxy {
     task: tokio::task::JoinHandle<()>,
 }
 
 impl SignalProxy {
-    fn start(client: Client, id: String) -> SignalProxy {
+    pub(crate) fn start(client: Client, id: String) -> SignalProxy {
         use tokio::signal::unix::{signal, SignalKind};
         let task = tokio::spawn(async move {
             let kinds = [
