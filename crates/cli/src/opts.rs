@@ -181,6 +181,13 @@ pub fn build(
     if let Some(r) = &flags.restart {
         host.insert("RestartPolicy".into(), parse_restart_policy(r)?);
     }
+    if let Some(check) = healthcheck(flags)? {
+        config.insert("Healthcheck".into(), check);
+    }
+    if let Some(action) = &flags.health_on_failure {
+        let labels = config.entry("Labels").or_insert_with(|| json!({}));
+        labels["berth.health-on-failure"] = json!(action);
+    }
 
     let mut body = Map::new();
     body.extend(config);
@@ -200,6 +207,58 @@ pub fn build(
         attach_stderr,
         tty: flags.tty,
     })
+}
+
+/// `--health-*` and `--no-healthcheck` as the docker CLI turns them into `Healthcheck`.
+fn healthcheck(flags: &ContainerFlags) -> Result<Option<Value>, String> {
+    let duration = |flag: &str, v: &Option<String>| -> Result<i64, String> {
+        match v {
+            None => Ok(0),
+            Some(s) => {
+                let ns = crate::timefmt::parse_go_duration(s)
+                    .ok_or_else(|| format!("invalid argument {s:?} for \"--{flag}\" flag: time: invalid duration {s:?}"))?;
+                if ns < 0 {
+                    return Err(format!("--{flag} cannot be negative"));
+                }
+                i64::try_from(ns).map_err(|_| format!("--{flag} is too long"))
+            }
+        }
+    };
+    let interval = duration("health-interval", &flags.health_interval)?;
+    let timeout = duration("health-timeout", &flags.health_timeout)?;
+    let start_period = duration("health-start-period", &flags.health_start_period)?;
+    let start_interval = duration("health-start-interval", &flags.health_start_interval)?;
+    let retries = flags.health_retries.unwrap_or(0);
+    if retries < 0 {
+        return Err("--health-retries cannot be negative".into());
+    }
+    let any = flags.health_cmd.is_some()
+        || interval != 0
+        || timeout != 0
+        || start_period != 0
+        || start_interval != 0
+        || retries != 0;
+    if flags.no_healthcheck {
+        if any {
+            return Err("--no-healthcheck conflicts with --health-* options".into());
+        }
+        return Ok(Some(json!({"Test": ["NONE"]})));
+    }
+    if !any {
+        return Ok(None);
+    }
+    let test: Vec<String> = match &flags.health_cmd {
+        Some(cmd) if !cmd.is_empty() => vec!["CMD-SHELL".into(), cmd.clone()],
+        _ => Vec::new(),
+    };
+    Ok(Some(json!({
+        "Test": test,
+        "Interval": interval,
+        "Timeout": timeout,
+        "StartPeriod": start_period,
+        "StartInterval": start_interval,
+        "Retries": retries,
+    })))
 }
 
 /// `--env-file` contents, then `-e` variables, as `run` and `exec` take them.

@@ -523,6 +523,19 @@ fn merge_image_config(c: &mut ContainerConfig, img: &ImageConfig) -> Result<()> 
     if c.stop_signal.is_none() {
         c.stop_signal = img.stop_signal.clone();
     }
+    let image_check = img
+        .passthrough
+        .get("Healthcheck")
+        .and_then(crate::health::HealthConfig::from_image_json);
+    let own = c.healthcheck.take().unwrap_or_default();
+    own.validate()?;
+    c.healthcheck = own.merged_over(image_check.as_ref());
+    crate::health::validate_on_failure(
+        c.labels
+            .get(crate::health::ON_FAILURE_LABEL)
+            .map(String::as_str)
+            .unwrap_or(""),
+    )?;
     Ok(())
 }
 
@@ -549,6 +562,14 @@ fn container_matches(
             "ancestor" => ancestors.contains(&c.image_id) || c.config.image == *v,
             "exited" => {
                 c.state.status == Status::Exited && v.parse::<i32>().ok() == Some(c.state.exit_code)
+            }
+            "health" => {
+                let status = match (&c.state.health, &c.config.healthcheck) {
+                    (Some(h), _) if c.state.is_running() => h.status.as_str(),
+                    (_, Some(check)) if !check.disabled() => "starting",
+                    _ => "none",
+                };
+                status == v
             }
             _ => true,
         })

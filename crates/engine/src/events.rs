@@ -44,7 +44,13 @@ pub fn event_matches(e: &Event, filters: &Filters) -> bool {
     filters.iter().all(|(k, vals)| {
         vals.iter().any(|v| match k.as_str() {
             "type" => &e.kind == v,
-            "event" => &e.action == v,
+            // As moby#25798: these actions carry a suffix ("exec_start: sh", "health_status:
+            // healthy"), and naming them without one matches every suffix.
+            "event" => {
+                &e.action == v
+                    || (matches!(v.as_str(), "health_status" | "exec_create" | "exec_start")
+                        && e.action.starts_with(&format!("{v}:")))
+            }
             "container" => {
                 e.kind == "container"
                     && (e.actor_id.starts_with(v.as_str()) || e.attributes.get("name") == Some(v))
@@ -155,5 +161,15 @@ mod tests {
         assert!(event_matches(&e, &f("event", "start")));
         assert!(event_matches(&e, &f("label", "tier=front")));
         assert!(!event_matches(&e, &f("event", "die")));
+        let health = Event {
+            action: "health_status: healthy".into(),
+            ..e.clone()
+        };
+        assert!(event_matches(&health, &f("event", "health_status")));
+        assert!(event_matches(
+            &health,
+            &f("event", "health_status: healthy")
+        ));
+        assert!(!event_matches(&health, &f("event", "health")));
     }
 }

@@ -313,6 +313,45 @@ impl Engine {
         );
     }
 
+    /// Runs `cmd` in the container and collects its output, for health checks; the process
+    /// is killed with the container's PID namespace only, so a `timeout` leaves it running
+    /// but stops waiting (dockerd does the same).
+    pub(crate) async fn exec_collect(
+        &self,
+        container: &str,
+        cmd: Vec<String>,
+        timeout: std::time::Duration,
+    ) -> Result<(Option<i32>, String)> {
+        let id = self.create_exec(
+            container,
+            ExecConfig {
+                cmd,
+                attach_stdout: true,
+                attach_stderr: true,
+                ..ExecConfig::default()
+            },
+        )?;
+        let mut a = self.start_exec(&id, true).await?;
+        let mut output = Vec::new();
+        let collect = async {
+            while let Some(r) = a.output.recv().await {
+                // dockerd keeps the first 4 KiB of a probe's output.
+                if output.len() < 4096 {
+                    output.extend_from_slice(&r.data);
+                }
+            }
+        };
+        let finished = tokio::time::timeout(timeout, collect).await.is_ok();
+        output.truncate(4096);
+        let text = String::from_utf8_lossy(&output).into_owned();
+        let code = if finished {
+            self.inspect_exec(&id)?.exit_code
+        } else {
+            None
+        };
+        Ok((code, text))
+    }
+
     pub async fn resize_exec(&self, id: &str, height: u32, width: u32) -> Result<()> {
         let info = self.inspect_exec(id)?;
         if !info.running || !info.config.tty {

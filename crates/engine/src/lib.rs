@@ -13,6 +13,7 @@ mod error;
 pub mod events;
 mod exec;
 mod files;
+pub mod health;
 mod imageconfig;
 mod images;
 mod import;

@@ -182,6 +182,7 @@ impl Engine {
                     self.forward_stdin(client.clone(), rx, close_on_eof);
                 }
                 self.spawn_monitor(id.to_string(), live.clone(), events);
+                self.start_health_monitor(id);
                 Ok(())
             }
             Err(e) => {
@@ -860,6 +861,7 @@ impl Engine {
                         l.running.send_replace(true);
                     }
                     self.spawn_monitor(id.clone(), live, events);
+                    self.start_health_monitor(&id);
                     tracing::info!(id, "re-attached to running container");
                 }
                 Err(e) => {

@@ -34,6 +34,9 @@ pub struct ContainerConfig {
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<i64>,
     pub network_disabled: bool,
+    /// The health check in effect (the image's merged with the container's own).
+    #[serde(default)]
+    pub healthcheck: Option<crate::health::HealthConfig>,
 }
 
 /// Restart policy names as Docker spells them.
@@ -151,6 +154,9 @@ pub struct ContainerState {
     pub finished_at: Option<DateTime<Utc>>,
     /// Set by `stop`/`kill` so that a restart policy does not bring the container back.
     pub has_been_manually_stopped: bool,
+    /// Present for containers with a health check, from their first start on.
+    #[serde(default)]
+    pub health: Option<crate::health::Health>,
 }
 
 impl ContainerState {

@@ -37,7 +37,15 @@ pub fn status_text(s: &ContainerState, now: DateTime<Utc>) -> String {
             s.exit_code,
             since(s.finished_at.as_ref())
         ),
-        Status::Running => format!("Up {}", since(s.started_at.as_ref())),
+        Status::Running => {
+            let health = match s.health.as_ref().map(|h| h.status.as_str()) {
+                Some("starting") => " (health: starting)",
+                Some("healthy") => " (healthy)",
+                Some("unhealthy") => " (unhealthy)",
+                _ => "",
+            };
+            format!("Up {}{health}", since(s.started_at.as_ref()))
+        }
         Status::Removing => "Removal In Progress".into(),
         Status::Dead => "Dead".into(),
         Status::Created | Status::Exited => match (&s.started_at, &s.finished_at) {
@@ -158,6 +166,14 @@ pub fn config_to_wire(c: &ContainerConfig) -> wire::ContainerConfig {
         labels: Some(hash_map(&c.labels)),
         stop_signal: c.stop_signal.clone(),
         stop_timeout: c.stop_timeout,
+        healthcheck: c.healthcheck.as_ref().map(|h| wire::HealthConfig {
+            test: Some(h.test.clone()),
+            interval: (h.interval != 0).then_some(h.interval),
+            timeout: (h.timeout != 0).then_some(h.timeout),
+            retries: (h.retries != 0).then_some(h.retries),
+            start_period: (h.start_period != 0).then_some(h.start_period),
+            start_interval: (h.start_interval != 0).then_some(h.start_interval),
+        }),
         ..Default::default()
     }
 }
@@ -306,6 +322,25 @@ pub fn inspect(c: &Container) -> Result<Value, ApiError> {
     let mut v = to_value(&resp)?;
     // bollard-stubs would print chrono's format; Docker prints Go's RFC3339Nano.
     set(&mut v, "Created", Value::from(rfc3339_nano(&c.created)));
+    if let (Some(h), Some(state)) = (&s.health, object_at(&mut v, "State")) {
+        let log: Vec<Value> = h
+            .log
+            .iter()
+            .map(|l| {
+                serde_json::json!({
+                    "Start": rfc3339_nano(&l.start),
+                    "End": rfc3339_nano(&l.end),
+                    "ExitCode": l.exit_code,
+                    "Output": l.output,
+                })
+            })
+            .collect();
+        state["Health"] = serde_json::json!({
+                "Status": h.status,
+                "FailingStreak": h.failing_streak,
+                "Log": log,
+        });
+    }
     ensure(&mut v, "ExecIDs", Value::Null);
     if let Some(config) = object_at(&mut v, "Config") {
         for key in ["Cmd", "Entrypoint", "Volumes", "OnBuild"] {
@@ -414,12 +449,17 @@ pub fn create_request(
         stop_signal: body.stop_signal.filter(|s| !s.is_empty()),
         stop_timeout: body.stop_timeout,
         network_disabled: body.network_disabled.unwrap_or(false),
+        healthcheck: body
+            .healthcheck
+            .map(|h| berth_engine::health::HealthConfig {
+                test: h.test.unwrap_or_default(),
+                interval: h.interval.unwrap_or(0),
+                timeout: h.timeout.unwrap_or(0),
+                start_period: h.start_period.unwrap_or(0),
+                start_interval: h.start_interval.unwrap_or(0),
+                retries: h.retries.unwrap_or(0),
+            }),
     };
-    if let Some(test) = body.healthcheck.and_then(|h| h.test) {
-        if !test.is_empty() && test.first().map(String::as_str) != Some("NONE") {
-            warnings.push("health checks are not supported yet; the healthcheck is ignored".into());
-        }
-    }
     let host_config = match body.host_config {
         Some(h) => host_config_from_wire(h, &mut config, &mut warnings)?,
         None => HostConfig::default(),

@@ -100,6 +100,38 @@ pub struct ContainerFlags {
     #[arg(long = "stop-signal", value_name = "string")]
     pub stop_signal: Option<String>,
 
+    /// Command to run to check health
+    #[arg(long = "health-cmd", value_name = "string")]
+    pub health_cmd: Option<String>,
+
+    /// Time between running the check (ms|s|m|h) (default 0s)
+    #[arg(long = "health-interval", value_name = "duration")]
+    pub health_interval: Option<String>,
+
+    /// Maximum time to allow one check to run (ms|s|m|h) (default 0s)
+    #[arg(long = "health-timeout", value_name = "duration")]
+    pub health_timeout: Option<String>,
+
+    /// Consecutive failures needed to report unhealthy
+    #[arg(long = "health-retries", value_name = "int", value_parser = parse_int, allow_negative_numbers = true)]
+    pub health_retries: Option<i64>,
+
+    /// Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)
+    #[arg(long = "health-start-period", value_name = "duration")]
+    pub health_start_period: Option<String>,
+
+    /// Time between running the check during the start period (ms|s|m|h) (default 0s)
+    #[arg(long = "health-start-interval", value_name = "duration")]
+    pub health_start_interval: Option<String>,
+
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long = "no-healthcheck", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub no_healthcheck: bool,
+
+    /// Action when the container turns unhealthy: none, restart, stop or kill (berth's own)
+    #[arg(long = "health-on-failure", value_name = "string")]
+    pub health_on_failure: Option<String>,
+
     /// Run an init inside the container that forwards signals and reaps processes
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = parse_bool, action = ArgAction::Set)]
     pub init: Option<bool>,
