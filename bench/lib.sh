@@ -24,7 +24,7 @@ bench_cleanup() {
 
 # Starts both daemons (bpid, dpid) and waits for their sockets.
 bench_start_daemons() {
-  echo '{}' > "$work/berth.json"
+  echo '{"bridge": "none"}' > "$work/berth.json"
   $BERTH daemon --data-root "$work/berth" --exec-root "$bexec" --config-file "$work/berth.json" \
     -H "unix://$BSOCK" 2>"$work/berth.log" & bpid=$!
   dockerd --data-root "$work/docker" --exec-root "$dexec/exec" -H "unix://$DSOCK" \

@@ -17,6 +17,7 @@ mod convert;
 mod error;
 mod exec;
 mod images;
+mod networks;
 mod progress;
 mod query;
 mod registry;

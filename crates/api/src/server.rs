@@ -199,6 +199,7 @@ pub fn router(engine: Engine) -> Router {
         .merge(system::routes())
         .merge(containers::routes())
         .merge(crate::exec::routes())
+        .merge(crate::networks::routes())
         .merge(images::routes())
         .merge(registry::routes())
         .merge(build::routes())

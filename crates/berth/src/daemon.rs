@@ -54,8 +54,11 @@ struct FileConfig {
     insecure_registries: Vec<String>,
     log_driver: Option<String>,
     log_opts: BTreeMap<String, String>,
-    // Accepted for compatibility; used by later features.
+    /// The default network's Linux bridge, or "none" for no default network.
+    bridge: Option<String>,
     bip: Option<String>,
+    userland_proxy: Option<bool>,
+    // Accepted for compatibility; used by later features.
     default_address_pools: Option<serde_json::Value>,
     dns: Option<Vec<String>>,
     dns_search: Option<Vec<String>>,
@@ -184,6 +187,17 @@ fn run(args: Args) -> Result<()> {
             .collect(),
         init: file.init,
         init_path: file.init_path,
+        network: berth_engine::networks::NetworkConfig {
+            default_bridge: match file.bridge.as_deref() {
+                Some("none") => None,
+                Some(name) if !name.is_empty() => Some(name.to_string()),
+                _ => Some("berth0".into()),
+            },
+            bip: file.bip,
+            userland_proxy: file.userland_proxy.unwrap_or(true),
+            ip_forward: file.ip_forward.unwrap_or(true),
+            iptables: file.iptables.unwrap_or(true),
+        },
         debug,
     };
 

@@ -187,6 +187,8 @@ impl Engine {
         let mut host_config = req.host_config;
         let image_config = image.config.to_domain();
         merge_image_config(&mut config, &image_config)?;
+        let network = self.plan_endpoints(&host_config.network_mode, &req.endpoints)?;
+        crate::networks::check_port_bindings(&host_config)?;
         let (path, args) = {
             let mut argv: Vec<String> = config.entrypoint.clone().unwrap_or_default();
             argv.extend(config.cmd.clone().unwrap_or_default());
@@ -293,6 +295,7 @@ impl Engine {
                 driver: "overlay2".into(),
                 graph_driver: graph,
                 mounts,
+                network,
             };
             // The record is the commit point: without it the directory is garbage at restart.
             self.save_container(&c)?;

@@ -16,6 +16,9 @@ pub enum ErrorKind {
     NotModified,
     /// A registry refused the credentials (HTTP 401).
     Unauthorized,
+    /// The operation is never allowed on this object, e.g. removing a predefined network
+    /// (HTTP 403).
+    Forbidden,
     /// A real fault of the engine or the host (HTTP 500).
     Internal,
 }

@@ -61,6 +61,10 @@ pub fn event_matches(e: &Event, filters: &Filters) -> bool {
                         && (&e.actor_id == v || e.attributes.get("name") == Some(v)))
             }
             "volume" => e.kind == "volume" && &e.actor_id == v,
+            "network" => {
+                e.kind == "network"
+                    && (e.actor_id.starts_with(v.as_str()) || e.attributes.get("name") == Some(v))
+            }
             "label" => match v.split_once('=') {
                 Some((lk, lv)) => e.attributes.get(lk).map(String::as_str) == Some(lv),
                 None => e.attributes.contains_key(v),

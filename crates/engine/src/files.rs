@@ -64,6 +64,33 @@ pub fn resolv_conf(host: &str, dns: &[String], search: &[String], options: &[Str
     out
 }
 
+/// resolv.conf for a container on user-defined networks: the embedded DNS server, with the
+/// host's search domains unless the container has its own.
+pub fn embedded_resolv_conf(host: &str, search: &[String], options: &[String]) -> String {
+    let host_search: Vec<String> = host
+        .lines()
+        .find(|l| l.starts_with("search ") || l.starts_with("domain "))
+        .map(|l| l.split_whitespace().skip(1).map(String::from).collect())
+        .unwrap_or_default();
+    let search = if search.is_empty() {
+        host_search
+    } else {
+        search.to_vec()
+    };
+    let mut out = String::new();
+    if !search.is_empty() {
+        out.push_str(&format!("search {}\n", search.join(" ")));
+    }
+    out.push_str("nameserver 127.0.0.11\n");
+    let mut opts = vec!["ndots:0".to_string()];
+    opts.extend(options.iter().filter(|o| !o.starts_with("ndots:")).cloned());
+    if let Some(n) = options.iter().find(|o| o.starts_with("ndots:")) {
+        opts[0] = n.clone();
+    }
+    out.push_str(&format!("options {}\n", opts.join(" ")));
+    out
+}
+
 pub fn write(dir: &Path, name: &str, content: &str) -> std::io::Result<std::path::PathBuf> {
     let path = dir.join(name);
     berth_store::atomic::write_atomic(&path, content.as_bytes())?;

@@ -22,6 +22,7 @@ mod lifecycle;
 mod logs;
 mod manage;
 mod names;
+pub mod networks;
 pub mod progress;
 mod pull;
 mod push;
@@ -71,6 +72,8 @@ pub struct EngineConfig {
     pub init: bool,
     /// daemon.json `init-path`; otherwise `docker-init` (or `tini-static`) from PATH.
     pub init_path: Option<PathBuf>,
+    /// daemon.json `bridge`, `bip`, `userland-proxy`, `ip-forward`, `iptables`.
+    pub network: networks::NetworkConfig,
     pub debug: bool,
 }
 
@@ -94,6 +97,7 @@ pub(crate) struct Inner {
     volumes_lock: Mutex<()>,
     events: events::Events,
     execs: Mutex<exec::ExecDb>,
+    net: networks::NetState,
 }
 
 /// Locks a std mutex, recovering from poisoning: a panic elsewhere must not wedge the daemon,
@@ -147,9 +151,11 @@ impl Engine {
                 volumes_lock: Mutex::new(()),
                 events: events::Events::default(),
                 execs: Mutex::default(),
+                net: networks::NetState::default(),
             }),
         };
         engine.open_volumes()?;
+        engine.open_networks().await?;
         engine.restore().await;
         Ok(engine)
     }
@@ -158,7 +164,7 @@ impl Engine {
         &self.inner.config
     }
 
-    fn data_root(&self) -> &Path {
+    pub(crate) fn data_root(&self) -> &Path {
         &self.inner.config.data_root
     }
 
@@ -179,6 +185,7 @@ impl Engine {
                 tracing::warn!(error = %e, "stop at shutdown");
             }
         }
+        self.close_networks().await;
     }
 }
 

@@ -146,14 +146,23 @@ impl Engine {
             }
             _ => {}
         }
+        // The network comes first: the container's command finds it up.
+        let plan = match self.setup_network(&c).await {
+            Ok(plan) => plan,
+            Err(e) => {
+                self.record_start_failure(id, &e.to_string(), 128);
+                return Err(e);
+            }
+        };
         let engine = self.clone();
-        let c2 = c.clone();
-        let prepared = tokio::task::spawn_blocking(move || engine.prepare_start(&c2))
+        let c2 = self.inspect_container(id)?;
+        let prepared = tokio::task::spawn_blocking(move || engine.prepare_start(&c2, plan))
             .await
             .map_err(|e| EngineError::internal(e.to_string()))?;
         let shim_config = match prepared {
             Ok(cfg) => cfg,
             Err(e) => {
+                self.teardown_network(id).await;
                 self.record_start_failure(id, &e.to_string(), 128);
                 return Err(e);
             }
@@ -202,6 +211,7 @@ impl Engine {
                 let _ = self.inner.snapshots.unmount(id);
                 let _ = std::fs::remove_dir_all(self.bundle_dir(id));
                 let _ = std::fs::remove_file(self.exit_file(id));
+                self.teardown_network(id).await;
                 self.record_start_failure(id, &msg, code);
                 Err(EngineError::new(
                     kind,
@@ -219,7 +229,7 @@ impl Engine {
     }
 
     /// Everything before the shim: rootfs mount, /etc files, user, spec, bundle. Blocking.
-    fn prepare_start(&self, c: &Container) -> Result<ShimConfig> {
+    fn prepare_start(&self, c: &Container, plan: crate::networks::NetPlan) -> Result<ShimConfig> {
         let rootfs = self
             .inner
             .snapshots
@@ -228,20 +238,29 @@ impl Engine {
         let dir = self.container_dir(&c.id);
         files::write(&dir, "hostname", &format!("{}\n", c.config.hostname))
             .ctx(|| "write hostname".into())?;
-        files::write(&dir, "hosts", &files::hosts(&c.host_config.extra_hosts))
-            .ctx(|| "write hosts".into())?;
+        let mut hosts = files::hosts(&c.host_config.extra_hosts);
+        for (ip, names) in &plan.hosts {
+            hosts.push_str(&format!("{ip}\t{names}\n"));
+        }
+        files::write(&dir, "hosts", &hosts).ctx(|| "write hosts".into())?;
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        files::write(
-            &dir,
-            "resolv.conf",
-            &files::resolv_conf(
+        let resolv = if plan.embedded_dns {
+            // The embedded server answers container names and forwards the rest to the
+            // host's resolvers (or the container's --dns).
+            files::embedded_resolv_conf(
+                &host_resolv,
+                &c.host_config.dns_search,
+                &c.host_config.dns_options,
+            )
+        } else {
+            files::resolv_conf(
                 &host_resolv,
                 &c.host_config.dns,
                 &c.host_config.dns_search,
                 &c.host_config.dns_options,
-            ),
-        )
-        .ctx(|| "write resolv.conf".into())?;
+            )
+        };
+        files::write(&dir, "resolv.conf", &resolv).ctx(|| "write resolv.conf".into())?;
 
         let user = berth_runtime::user::resolve(&rootfs, &c.config.user)
             .map_err(|e| EngineError::invalid(e.to_string()))?;
@@ -260,10 +279,7 @@ impl Engine {
         if !has(&env, "HOME") {
             env.push(format!("HOME={}", user.home));
         }
-        let network = match c.host_config.network_mode.as_str() {
-            "host" => NetworkNamespace::Host,
-            _ => NetworkNamespace::New,
-        };
+        let network = plan.namespace;
         let mut mounts = vec![
             BindMount {
                 source: dir.join("resolv.conf"),
@@ -485,6 +501,7 @@ impl Engine {
             _ => return,
         };
         let _ = std::fs::remove_file(self.exit_file(id));
+        self.teardown_network(id).await;
         let engine = self.clone();
         let id_owned = id.to_string();
         let _ = tokio::task::spawn_blocking(move || {
@@ -862,6 +879,9 @@ impl Engine {
                     }
                     self.spawn_monitor(id.clone(), live, events);
                     self.start_health_monitor(&id);
+                    if let Ok(c) = self.inspect_container(&id) {
+                        self.restore_network(&c).await;
+                    }
                     tracing::info!(id, "re-attached to running container");
                 }
                 Err(e) => {

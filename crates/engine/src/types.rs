@@ -87,6 +87,57 @@ pub struct HostConfig {
     /// The terminal's initial (height, width) for a TTY container (`ConsoleSize`).
     #[serde(default)]
     pub console_size: Option<(u16, u16)>,
+    /// `-p`: container port key (`80/tcp`) → host bindings, as the API carries them.
+    #[serde(default)]
+    pub port_bindings: BTreeMap<String, Vec<PortBinding>>,
+    /// `-P`: every exposed port to an ephemeral host port.
+    #[serde(default)]
+    pub publish_all_ports: bool,
+}
+
+/// One host side of a published port; empty strings mean any address or any port.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct PortBinding {
+    pub host_ip: String,
+    pub host_port: String,
+}
+
+/// What a container asks of one network (`NetworkingConfig.EndpointsConfig`, `network
+/// connect`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct EndpointRequest {
+    pub aliases: Vec<String>,
+    /// `--ip`: a static IPv4 address (empty: any).
+    pub ipv4: String,
+    pub mac: String,
+}
+
+/// A container's place on one network. The request is kept for the container's life; the
+/// address, gateway, MAC and host veth exist only while it runs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Endpoint {
+    pub network_id: String,
+    pub endpoint_id: String,
+    pub request: EndpointRequest,
+    /// With its prefix, e.g. `172.18.0.2/16`.
+    pub ip: String,
+    pub gateway: String,
+    pub mac: String,
+    pub host_veth: String,
+}
+
+/// A container's networking: its endpoints by network name, and while it runs its network
+/// namespace and published ports.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ContainerNetwork {
+    pub endpoints: BTreeMap<String, Endpoint>,
+    /// The bind-mounted namespace file (`SandboxKey`).
+    pub sandbox: String,
+    pub ports: Vec<berth_network::bridge::PublishedPort>,
 }
 
 /// One process resource limit, named as Docker names it (`nofile`, `nproc`, …).
@@ -105,6 +156,8 @@ pub struct CreateRequest {
     pub host_config: HostConfig,
     /// Requested platform (`os[/arch[/variant]]`), checked against the image.
     pub platform: Option<String>,
+    /// `NetworkingConfig.EndpointsConfig`: network name → what the container asks of it.
+    pub endpoints: BTreeMap<String, EndpointRequest>,
 }
 
 #[derive(Debug, Clone)]
@@ -199,6 +252,8 @@ pub struct Container {
     /// Binds and volumes, resolved at create.
     #[serde(default)]
     pub mounts: Vec<MountPoint>,
+    #[serde(default)]
+    pub network: ContainerNetwork,
 }
 
 /// Which exit `wait` waits for (Docker's `condition` parameter).

@@ -115,6 +115,49 @@ impl NetNs {
         })
     }
 
+    /// Creates a new, empty network namespace kept alive by a bind mount at `path` (as `ip netns
+    /// add` does), so it exists before any process joins it and outlives them. The namespace
+    /// is made on a throwaway thread: no thread of the caller changes namespace.
+    pub fn create_persistent(path: &Path) -> Result<NetNs, NetNsError> {
+        let open_err = |source| NetNsError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(open_err)?;
+        }
+        // A leftover of a crash is replaced.
+        let _ = remove_persistent(path);
+        File::create(path).map_err(open_err)?;
+        let target = path.to_owned();
+        let made = std::thread::Builder::new()
+            .name("berth-netns-new".into())
+            .spawn(move || -> std::io::Result<()> {
+                nix::sched::unshare(CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)?;
+                nix::mount::mount(
+                    Some("/proc/thread-self/ns/net"),
+                    &target,
+                    None::<&str>,
+                    nix::mount::MsFlags::MS_BIND,
+                    None::<&str>,
+                )
+                .map_err(std::io::Error::from)
+            })
+            .map_err(|source| NetNsError::Thread {
+                label: path.display().to_string(),
+                source,
+            })?
+            .join()
+            .map_err(|_| NetNsError::Panicked {
+                label: path.display().to_string(),
+            })?;
+        if let Err(e) = made {
+            let _ = std::fs::remove_file(path);
+            return Err(open_err(e));
+        }
+        NetNs::from_path(path)
+    }
+
     /// What the namespace was opened from, for messages.
     pub fn label(&self) -> &str {
         &self.label
@@ -192,6 +235,19 @@ impl NetNs {
     /// The descriptor, for netlink's `IFLA_NET_NS_FD` (moving a link into this namespace).
     pub(crate) fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+}
+
+/// Unmounts and deletes a namespace made by [`NetNs::create_persistent`]; the namespace itself
+/// goes when nothing else holds it. Missing is fine (idempotent).
+pub fn remove_persistent(path: &Path) -> std::io::Result<()> {
+    match nix::mount::umount2(path, nix::mount::MntFlags::MNT_DETACH) {
+        Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {}
+        Err(e) => return Err(e.into()),
+    }
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }
 

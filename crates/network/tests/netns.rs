@@ -75,3 +75,24 @@ async fn run_async_from_many_tasks() {
         assert_eq!(worker, own, "a runtime worker never changes namespace");
     }
 }
+
+#[test]
+fn persistent_namespaces_exist_until_removed() {
+    use berth_network::netns::{remove_persistent, NetNs};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ns1");
+    let ns = NetNs::create_persistent(&path).expect("create");
+    assert!(!ns.is_process_namespace());
+    let again = NetNs::from_path(&path).expect("reopen");
+    assert_eq!(ns, again, "the bind mount keeps the same namespace");
+    // A separate namespace: the host's loopback listener is not reachable from inside.
+    let host = std::net::TcpListener::bind("127.0.0.1:0").expect("listen on the host");
+    let addr = host.local_addr().expect("addr");
+    let reached = ns
+        .run(move || std::net::TcpStream::connect(addr).is_ok())
+        .expect("run");
+    assert!(!reached);
+    remove_persistent(&path).expect("remove");
+    assert!(!path.exists());
+    remove_persistent(&path).expect("idempotent");
+}

@@ -106,7 +106,7 @@ pub fn summary(c: &Container, image: String, now: DateTime<Utc>) -> ContainerSum
         image_id: Some(c.image_id.to_string()),
         command: Some(command_line(c)),
         created: Some(c.created.timestamp()),
-        ports: Some(Vec::new()),
+        ports: Some(summary_ports(c)),
         labels: Some(hash_map(&c.config.labels)),
         state: Some(summary_state(c.state.status)),
         status: Some(status_text(&c.state, now)),
@@ -115,9 +115,121 @@ pub fn summary(c: &Container, image: String, now: DateTime<Utc>) -> ContainerSum
             annotations: None,
         }),
         network_settings: Some(ContainerSummaryNetworkSettings {
-            networks: Some(HashMap::new()),
+            networks: Some(endpoints_to_wire(c)),
         }),
         mounts: Some(c.mounts.iter().map(mount_to_wire).collect()),
+        ..Default::default()
+    }
+}
+
+/// The `Ports` of a `ps` row: published ports with their host side, other exposed ports bare.
+fn summary_ports(c: &Container) -> Vec<wire::PortSummary> {
+    let proto = |p: &str| match p {
+        "udp" => wire::PortSummaryTypeEnum::UDP,
+        "sctp" => wire::PortSummaryTypeEnum::SCTP,
+        _ => wire::PortSummaryTypeEnum::TCP,
+    };
+    let mut out: Vec<wire::PortSummary> = c
+        .network
+        .ports
+        .iter()
+        .map(|p| wire::PortSummary {
+            ip: Some(p.host_ip.to_string()),
+            private_port: p.container_port,
+            public_port: Some(p.host_port),
+            typ: Some(proto(p.protocol.as_str())),
+        })
+        .collect();
+    for key in &c.config.exposed_ports {
+        let (port, p) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
+        let Ok(port) = port.parse::<u16>() else {
+            continue;
+        };
+        if !out
+            .iter()
+            .any(|x| x.private_port == port && x.typ == Some(proto(p)))
+        {
+            out.push(wire::PortSummary {
+                ip: None,
+                private_port: port,
+                public_port: None,
+                typ: Some(proto(p)),
+            });
+        }
+    }
+    out
+}
+
+/// `NetworkSettings.Ports`: each exposed port, with its host bindings while published.
+fn ports_map(c: &Container) -> HashMap<String, Option<Vec<wire::PortBinding>>> {
+    let mut map: HashMap<String, Option<Vec<wire::PortBinding>>> = c
+        .config
+        .exposed_ports
+        .iter()
+        .map(|k| (k.clone(), None))
+        .collect();
+    for p in &c.network.ports {
+        let key = format!("{}/{}", p.container_port, p.protocol.as_str());
+        map.entry(key)
+            .or_insert(None)
+            .get_or_insert_with(Vec::new)
+            .push(wire::PortBinding {
+                host_ip: Some(p.host_ip.to_string()),
+                host_port: Some(p.host_port.to_string()),
+            });
+    }
+    map
+}
+
+/// `NetworkSettings.Networks`: one entry per network, with addresses while running.
+pub fn endpoints_to_wire(c: &Container) -> HashMap<String, wire::EndpointSettings> {
+    let mut out: HashMap<String, wire::EndpointSettings> = c
+        .network
+        .endpoints
+        .iter()
+        .map(|(name, e)| (name.clone(), endpoint_to_wire(c, e)))
+        .collect();
+    // Containers without a bridge endpoint show their mode's network, as dockerd does.
+    if out.is_empty() {
+        let mode = match c.host_config.network_mode.as_str() {
+            "" | "default" => "none",
+            m => m,
+        };
+        if matches!(mode, "host" | "none") {
+            out.insert(mode.to_string(), wire::EndpointSettings::default());
+        }
+    }
+    out
+}
+
+fn endpoint_to_wire(c: &Container, e: &berth_engine::types::Endpoint) -> wire::EndpointSettings {
+    let (ip, prefix) = match e.ip.split_once('/') {
+        Some((ip, p)) => (ip.to_string(), p.parse::<i64>().unwrap_or(0)),
+        None => (String::new(), 0),
+    };
+    let mut dns_names = Vec::new();
+    if !e.ip.is_empty() {
+        dns_names.push(c.name.clone());
+        dns_names.push(c.id[..12.min(c.id.len())].to_string());
+        dns_names.extend(e.request.aliases.iter().cloned());
+    }
+    wire::EndpointSettings {
+        ipam_config: (!e.request.ipv4.is_empty()).then(|| wire::EndpointIpamConfig {
+            ipv4_address: Some(e.request.ipv4.clone()),
+            ..Default::default()
+        }),
+        links: None,
+        mac_address: Some(e.mac.clone()),
+        aliases: (!e.request.aliases.is_empty()).then(|| e.request.aliases.clone()),
+        network_id: Some(e.network_id.clone()),
+        endpoint_id: Some(e.endpoint_id.clone()),
+        gateway: Some(e.gateway.clone()),
+        ip_address: Some(ip),
+        ip_prefix_len: Some(prefix),
+        ipv6_gateway: Some(String::new()),
+        global_ipv6_address: Some(String::new()),
+        global_ipv6_prefix_len: Some(0),
+        dns_names: (!dns_names.is_empty()).then_some(dns_names),
         ..Default::default()
     }
 }
@@ -313,13 +425,27 @@ pub fn inspect(c: &Container) -> Result<Value, ApiError> {
         config: Some(config_to_wire(&c.config)),
         network_settings: Some(NetworkSettings {
             sandbox_id: Some(String::new()),
-            sandbox_key: Some(String::new()),
-            ports: Some(HashMap::new()),
-            networks: Some(HashMap::new()),
+            sandbox_key: Some(c.network.sandbox.clone()),
+            ports: Some(ports_map(c)),
+            networks: Some(endpoints_to_wire(c)),
         }),
         ..Default::default()
     };
     let mut v = to_value(&resp)?;
+    // The legacy top-level fields (still read by `docker inspect -f '{{.NetworkSettings.IPAddress}}'`)
+    // describe the default bridge endpoint.
+    if let Some(ns) = object_at(&mut v, "NetworkSettings") {
+        let bridge = c.network.endpoints.get("bridge");
+        let (ip, prefix) = bridge
+            .and_then(|e| e.ip.split_once('/'))
+            .map(|(ip, p)| (ip.to_string(), p.parse::<i64>().unwrap_or(0)))
+            .unwrap_or_default();
+        ns["IPAddress"] = Value::from(ip);
+        ns["IPPrefixLen"] = Value::from(prefix);
+        ns["Gateway"] = Value::from(bridge.map(|e| e.gateway.clone()).unwrap_or_default());
+        ns["MacAddress"] = Value::from(bridge.map(|e| e.mac.clone()).unwrap_or_default());
+        ns["EndpointID"] = Value::from(bridge.map(|e| e.endpoint_id.clone()).unwrap_or_default());
+    }
     // bollard-stubs would print chrono's format; Docker prints Go's RFC3339Nano.
     set(&mut v, "Created", Value::from(rfc3339_nano(&c.created)));
     if let (Some(h), Some(state)) = (&s.health, object_at(&mut v, "State")) {
@@ -464,15 +590,67 @@ pub fn create_request(
         Some(h) => host_config_from_wire(h, &mut config, &mut warnings)?,
         None => HostConfig::default(),
     };
+    let endpoints = body
+        .networking_config
+        .and_then(|n| n.endpoints_config)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, e)| (name, endpoint_request_from_wire(e)))
+        .collect();
     Ok(Create {
         request: CreateRequest {
             name: name.filter(|n| !n.is_empty()),
             config,
             host_config,
             platform: platform.filter(|p| !p.is_empty()),
+            endpoints,
         },
         warnings,
     })
+}
+
+/// An endpoint's settings as asked for at create or `network connect`.
+pub fn endpoint_request_from_wire(
+    e: wire::EndpointSettings,
+) -> berth_engine::types::EndpointRequest {
+    berth_engine::types::EndpointRequest {
+        aliases: e.aliases.unwrap_or_default(),
+        ipv4: e
+            .ipam_config
+            .and_then(|i| i.ipv4_address)
+            .unwrap_or_default(),
+        mac: e.mac_address.unwrap_or_default(),
+    }
+}
+
+/// `PortBindings`; each bound port is also exposed, as dockerd does.
+fn port_bindings_from_wire(
+    map: HashMap<String, Option<Vec<wire::PortBinding>>>,
+    config: &mut ContainerConfig,
+) -> BTreeMap<String, Vec<berth_engine::types::PortBinding>> {
+    let mut out = BTreeMap::new();
+    for (key, bindings) in map {
+        let bindings: Vec<berth_engine::types::PortBinding> = bindings
+            .unwrap_or_default()
+            .into_iter()
+            .map(|b| berth_engine::types::PortBinding {
+                host_ip: b.host_ip.unwrap_or_default(),
+                host_port: b.host_port.unwrap_or_default(),
+            })
+            .collect();
+        // The engine checks the specs at create (dockerd's messages).
+        let normalized = if key.contains('/') {
+            key.clone()
+        } else {
+            format!("{key}/tcp")
+        };
+        if !config.exposed_ports.contains(&normalized) {
+            config.exposed_ports.push(normalized.clone());
+            config.exposed_ports.sort();
+        }
+        out.insert(normalized, bindings);
+    }
+    out
 }
 
 fn host_config_from_wire(
@@ -505,13 +683,6 @@ fn host_config_from_wire(
         .unwrap_or_default();
 
     let mut ignored = Vec::new();
-    if h.port_bindings.as_ref().is_some_and(|p| {
-        p.values()
-            .any(|b| b.as_ref().is_some_and(|b| !b.is_empty()))
-    }) || h.publish_all_ports == Some(true)
-    {
-        ignored.push("published ports");
-    }
     if h.devices.as_ref().is_some_and(|d| !d.is_empty()) {
         ignored.push("devices");
     }
@@ -571,6 +742,8 @@ fn host_config_from_wire(
         log_type,
         log_config,
         ulimits: ulimits_from_wire(h.ulimits.unwrap_or_default()),
+        port_bindings: port_bindings_from_wire(h.port_bindings.unwrap_or_default(), config),
+        publish_all_ports: h.publish_all_ports.unwrap_or(false),
         console_size: match h.console_size.as_deref() {
             Some(&[hh, ww]) if hh > 0 && ww > 0 => Some((
                 u16::try_from(hh).unwrap_or(u16::MAX),

@@ -21,6 +21,8 @@ pub struct Daemon {
     pub exec: tempfile::TempDir,
     pub child: Option<Child>,
     pub extra_config: String,
+    /// The private network namespace (`ip netns` name) a networked daemon runs in.
+    pub netns: Option<String>,
 }
 
 pub struct Out {
@@ -54,8 +56,36 @@ impl Daemon {
         Self::start_with("")
     }
 
-    /// `extra` is spliced into daemon.json, e.g. `"live-restore": false`.
+    /// `extra` is spliced into daemon.json, e.g. `"live-restore": false`. The daemon runs
+    /// in the test machine's namespace without a default bridge network (`"bridge": "none"`),
+    /// so it adds no links or firewall rules to the host: containers get loopback only.
     pub fn start_with(extra: &str) -> Daemon {
+        let config = if extra.is_empty() {
+            r#""bridge": "none""#.to_string()
+        } else {
+            format!(r#""bridge": "none", {extra}"#)
+        };
+        Self::start_inner(config, None)
+    }
+
+    /// A daemon with bridge networking, in a network namespace of its own (only loopback and
+    /// the bridges it makes), removed with the daemon. `extra` as for [`Daemon::start_with`].
+    pub fn start_networked(extra: &str) -> Daemon {
+        let name = format!("berth-t-{:08x}", rand_u32());
+        let added = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .expect("ip netns add");
+        assert!(added.success(), "ip netns add {name}");
+        let up = Command::new("ip")
+            .args(["netns", "exec", &name, "ip", "link", "set", "lo", "up"])
+            .status()
+            .expect("lo up");
+        assert!(up.success());
+        Self::start_inner(extra.to_string(), Some(name))
+    }
+
+    fn start_inner(extra_config: String, netns: Option<String>) -> Daemon {
         let root = tempfile::Builder::new()
             .prefix("berth-test-")
             .tempdir_in("/var/tmp")
@@ -68,7 +98,8 @@ impl Daemon {
             root,
             exec,
             child: None,
-            extra_config: extra.to_string(),
+            extra_config,
+            netns,
         };
         d.spawn();
         d
@@ -94,7 +125,17 @@ impl Daemon {
             .append(true)
             .open(self.root.path().join("daemon.log"))
             .expect("log");
-        let child = Command::new(BERTH)
+        let mut cmd = match &self.netns {
+            // nsenter joins only the network namespace: the daemon's mounts stay visible to
+            // the test (`ip netns exec` would give it a mount namespace of its own).
+            Some(ns) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net=/run/netns/{ns}")).arg("--").arg(BERTH);
+                c
+            }
+            None => Command::new(BERTH),
+        };
+        let child = cmd
             .arg("daemon")
             .arg("--data-root")
             .arg(self.data_root())
@@ -257,7 +298,35 @@ impl Drop for Daemon {
                 let _ = nix::mount::umount2(point, nix::mount::MntFlags::MNT_DETACH);
             }
         }
+        if let Some(ns) = self.netns.take() {
+            let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+        }
     }
+}
+
+impl Daemon {
+    /// Runs `argv` inside the daemon's network namespace (networked daemons), e.g. a curl of a
+    /// published port.
+    pub fn in_netns(&self, argv: &[&str]) -> Out {
+        let ns = self.netns.as_deref().expect("a networked daemon");
+        Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{ns}"))
+            .arg("--")
+            .args(argv)
+            .stdin(Stdio::null())
+            .output()
+            .expect("ip netns exec")
+            .into()
+    }
+}
+
+fn rand_u32() -> u32 {
+    let mut b = [0u8; 4];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut b);
+    }
+    u32::from_ne_bytes(b) ^ std::process::id()
 }
 
 /// Runs `cmd` with `input` on its standard input.

@@ -1,0 +1,338 @@
+//! Bridge networking end to end, each daemon in a network namespace of its own: the default
+//! bridge, published ports reached from the host side with curl, user-defined networks with
+//! names served by the embedded DNS, live connect/disconnect, and a clean namespace afterwards.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{ok, Daemon};
+
+/// A busybox image with a web root that serves `body`.
+fn web_image(d: &Daemon, body: &str) {
+    d.import_busybox("busybox:latest");
+    let ctx = tempfile::tempdir().expect("tempdir");
+    std::fs::write(ctx.path().join("index.html"), body).expect("index");
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM busybox\nCOPY index.html /www/index.html\nEXPOSE 80\nCMD [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n",
+    )
+    .expect("Dockerfile");
+    ok(
+        &d.berth(&[
+            "build",
+            "-q",
+            "-t",
+            "web",
+            ctx.path().to_str().expect("path"),
+        ]),
+        "build web",
+    );
+}
+
+/// curl from the daemon's namespace (where published ports live), retried while the server
+/// starts.
+fn fetch(d: &Daemon, url: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = d.in_netns(&["curl", "-s", "--max-time", "2", url]);
+        if out.code == 0 || Instant::now() > deadline {
+            return out.stdout;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn links(d: &Daemon, kind: &str) -> Vec<String> {
+    let out = d.in_netns(&["ip", "-o", "link", "show", "type", kind]);
+    out.stdout
+        .lines()
+        .filter_map(|l| l.split(':').nth(1))
+        .map(|n| n.trim().split('@').next().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn default_bridge_publishes_ports() {
+    let d = Daemon::start_networked("");
+    web_image(&d, "hello from web\n");
+    ok(
+        &d.docker(&["run", "-d", "--name", "w1", "-p", "18080:80", "web"]),
+        "docker run -p",
+    );
+    ok(
+        &d.berth(&[
+            "run",
+            "-d",
+            "--name",
+            "w2",
+            "-p",
+            "127.0.0.1:18081:80",
+            "web",
+        ]),
+        "berth run -p",
+    );
+    assert_eq!(fetch(&d, "http://127.0.0.1:18080/"), "hello from web\n");
+    assert_eq!(fetch(&d, "http://127.0.0.1:18081/"), "hello from web\n");
+    // The container's own address, on the default bridge, from the host side.
+    let ip = d.docker(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "w1"]);
+    let ip = ip.stdout.trim().to_string();
+    assert!(ip.starts_with("172.17."), "{ip}");
+    assert_eq!(fetch(&d, &format!("http://{ip}/")), "hello from web\n");
+    let port = d.docker(&["port", "w1"]);
+    assert_eq!(port.stdout.trim(), "80/tcp -> 0.0.0.0:18080", "{port:?}");
+    let ps = d.docker(&["ps", "--filter", "name=w2", "--format", "{{.Ports}}"]);
+    assert_eq!(ps.stdout.trim(), "127.0.0.1:18081->80/tcp");
+    // -P: every exposed port to an ephemeral host port.
+    ok(
+        &d.docker(&["run", "-d", "--name", "w3", "-P", "web"]),
+        "run -P",
+    );
+    let mapped = d.docker(&[
+        "inspect",
+        "-f",
+        "{{(index (index .NetworkSettings.Ports \"80/tcp\") 0).HostPort}}",
+        "w3",
+    ]);
+    let host_port: u16 = mapped.stdout.trim().parse().expect("an ephemeral port");
+    assert!(host_port >= 1024, "{host_port}");
+    assert_eq!(
+        fetch(&d, &format!("http://127.0.0.1:{host_port}/")),
+        "hello from web\n"
+    );
+    // A taken host port fails the start with dockerd's words, and leaves nothing behind.
+    let clash = d.docker(&["run", "-d", "--name", "w4", "-p", "18080:80", "web"]);
+    assert_ne!(clash.code, 0);
+    assert!(clash.stderr.contains("18080"), "{clash:?}");
+    assert!(
+        clash.stderr.contains("already allocated") || clash.stderr.contains("in use"),
+        "{clash:?}"
+    );
+    // Outbound from a container: the gateway answers.
+    let gw = d.berth(&[
+        "run",
+        "--rm",
+        "busybox",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "2",
+        "172.17.0.1",
+    ]);
+    ok(&gw, "ping the gateway");
+    // Stop takes the port away; start brings it back.
+    ok(&d.berth(&["stop", "-t", "1", "w1"]), "stop");
+    let gone = d.in_netns(&["curl", "-s", "--max-time", "1", "http://127.0.0.1:18080/"]);
+    assert_ne!(gone.code, 0, "port still served after stop");
+    ok(&d.berth(&["start", "w1"]), "start");
+    assert_eq!(fetch(&d, "http://127.0.0.1:18080/"), "hello from web\n");
+    ok(&d.berth(&["rm", "-f", "w1", "w2", "w3", "w4"]), "rm");
+    assert!(links(&d, "veth").is_empty(), "{:?}", links(&d, "veth"));
+    let table = d.in_netns(&["nft", "list", "chain", "inet", "berth", "published"]);
+    assert!(!table.stdout.contains("dnat"), "{}", table.stdout);
+}
+
+#[test]
+fn user_networks_resolve_names_and_stay_apart() {
+    let d = Daemon::start_networked("");
+    web_image(&d, "db says hi\n");
+    ok(&d.docker(&["network", "create", "app"]), "network create");
+    ok(
+        &d.docker(&[
+            "network",
+            "create",
+            "--subnet",
+            "10.77.0.0/24",
+            "--label",
+            "k=v",
+            "other",
+        ]),
+        "network create --subnet",
+    );
+    ok(
+        &d.docker(&[
+            "run",
+            "-d",
+            "--name",
+            "db",
+            "--network",
+            "app",
+            "--network-alias",
+            "database",
+            "web",
+        ]),
+        "run db",
+    );
+    for host in ["db", "database"] {
+        let out = d.docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "app",
+            "busybox",
+            "wget",
+            "-qO-",
+            &format!("http://{host}/"),
+        ]);
+        ok(&out, host);
+        assert_eq!(out.stdout, "db says hi\n");
+    }
+    let resolv = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "app",
+        "busybox",
+        "cat",
+        "/etc/resolv.conf",
+    ]);
+    assert!(
+        resolv.stdout.contains("nameserver 127.0.0.11"),
+        "{resolv:?}"
+    );
+    // A static address inside the subnet.
+    let fixed = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "other",
+        "--ip",
+        "10.77.0.50",
+        "busybox",
+        "ip",
+        "-o",
+        "-4",
+        "addr",
+        "show",
+        "eth0",
+    ]);
+    assert!(fixed.stdout.contains("10.77.0.50/24"), "{fixed:?}");
+    // Names do not cross networks, and neither do packets.
+    let db_ip = d.docker(&[
+        "inspect",
+        "-f",
+        "{{.NetworkSettings.Networks.app.IPAddress}}",
+        "db",
+    ]);
+    let db_ip = db_ip.stdout.trim().to_string();
+    assert!(!db_ip.is_empty());
+    let across = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "other",
+        "busybox",
+        "wget",
+        "-T",
+        "2",
+        "-qO-",
+        &format!("http://{db_ip}/"),
+    ]);
+    assert_ne!(across.code, 0, "reached another network: {across:?}");
+    // connect/disconnect while running.
+    ok(
+        &d.berth(&[
+            "run",
+            "-d",
+            "--name",
+            "client",
+            "--network",
+            "other",
+            "busybox",
+            "sleep",
+            "1000",
+        ]),
+        "client",
+    );
+    ok(
+        &d.docker(&["network", "connect", "app", "client"]),
+        "connect",
+    );
+    let via = d.docker(&["exec", "client", "wget", "-qO-", "http://db/"]);
+    assert_eq!(via.stdout, "db says hi\n", "{via:?}");
+    let inspect = d.docker(&["network", "inspect", "-f", "{{len .Containers}}", "app"]);
+    assert_eq!(inspect.stdout.trim(), "2");
+    ok(
+        &d.docker(&["network", "disconnect", "app", "client"]),
+        "disconnect",
+    );
+    let eth1 = d.docker(&["exec", "client", "ip", "link", "show", "eth1"]);
+    assert_ne!(eth1.code, 0, "eth1 gone after disconnect");
+    // In use: not removable; predefined: never.
+    let busy = d.docker(&["network", "rm", "app"]);
+    assert_ne!(busy.code, 0);
+    assert!(busy.stderr.contains("has active endpoints"), "{busy:?}");
+    let builtin = d.docker(&["network", "rm", "bridge"]);
+    assert!(
+        builtin.stderr.contains("pre-defined network"),
+        "{builtin:?}"
+    );
+    let ls = d.docker(&[
+        "network",
+        "ls",
+        "--filter",
+        "label=k=v",
+        "--format",
+        "{{.Name}} {{.Driver}}",
+    ]);
+    assert_eq!(ls.stdout.trim(), "other bridge");
+    ok(&d.berth(&["rm", "-f", "db", "client"]), "rm");
+    let pruned = d.docker(&["network", "prune", "-f"]);
+    ok(&pruned, "prune");
+    assert!(
+        pruned.stdout.contains("app") && pruned.stdout.contains("other"),
+        "{pruned:?}"
+    );
+    let left = d.docker(&["network", "ls", "--format", "{{.Name}}"]);
+    let mut names: Vec<&str> = left.stdout.lines().collect();
+    names.sort();
+    assert_eq!(names, ["bridge", "host", "none"]);
+    assert!(links(&d, "veth").is_empty());
+    assert_eq!(links(&d, "bridge"), ["berth0"]);
+}
+
+#[test]
+fn networks_survive_a_daemon_kill() {
+    let mut d = Daemon::start_networked("");
+    web_image(&d, "still serving\n");
+    ok(&d.docker(&["network", "create", "keep"]), "network create");
+    ok(
+        &d.docker(&[
+            "run",
+            "-d",
+            "--name",
+            "srv",
+            "--network",
+            "keep",
+            "-p",
+            "18090:80",
+            "web",
+        ]),
+        "run",
+    );
+    ok(
+        &d.docker(&[
+            "run",
+            "-d",
+            "--name",
+            "peer",
+            "--network",
+            "keep",
+            "busybox",
+            "sleep",
+            "1000",
+        ]),
+        "peer",
+    );
+    assert_eq!(fetch(&d, "http://127.0.0.1:18090/"), "still serving\n");
+    d.kill9();
+    d.spawn();
+    assert_eq!(fetch(&d, "http://127.0.0.1:18090/"), "still serving\n");
+    let by_name = d.docker(&["exec", "peer", "wget", "-qO-", "http://srv/"]);
+    assert_eq!(by_name.stdout, "still serving\n", "{by_name:?}");
+    ok(&d.berth(&["rm", "-f", "srv", "peer"]), "rm");
+    ok(&d.docker(&["network", "rm", "keep"]), "network rm");
+    assert!(links(&d, "veth").is_empty());
+    assert_eq!(links(&d, "bridge"), ["berth0"]);
+}
