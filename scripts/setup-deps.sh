@@ -4,8 +4,9 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 # tini: the static init `run --init` mounts into containers (Debian's docker-init).
 pkgs=(busybox-static iproute2 ca-certificates tini)
-# berth-network: nft for the engine's table (tests run it inside private namespaces).
-pkgs+=(nftables)
+# berth-network: nft for the engine's table (tests run it inside private namespaces); curl
+# fetches published ports in the network tests, util-linux's nsenter enters their namespaces.
+pkgs+=(nftables curl util-linux)
 # berth-distribution tests: a real registry, htpasswd (bcrypt), openssl for test PKI, skopeo for interop.
 pkgs+=(docker-registry apache2-utils openssl skopeo)
 # A real dockerd (20.10) beside berthd: interop tests (crates/berth/tests/dockerd.rs), benchmarks.
