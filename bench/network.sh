@@ -34,12 +34,12 @@ bench_busybox_tar
 $BERTH import -c 'CMD ["sh"]' "$work/busybox.tar" busybox >/dev/null
 
 hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$work/run.json" \
-  -n "--network none" "$BERTH run --rm --network none busybox true" \
+  -n "network none" "$BERTH run --rm --network none busybox true" \
   -n "default bridge" "$BERTH run --rm busybox true" >/dev/null
 python3 - "$work/run.json" <<'PY'
 import json, sys
 r = {x["command"]: x["mean"] for x in json.load(open(sys.argv[1]))["results"]}
-n, b = r["--network none"], r["default bridge"]
+n, b = r["network none"], r["default bridge"]
 print(f"run --rm busybox true: --network none {n*1000:.1f} ms, default bridge {b*1000:.1f} ms, network setup adds {(b-n)*1000:.1f} ms")
 PY
 

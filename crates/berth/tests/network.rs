@@ -336,3 +336,78 @@ fn networks_survive_a_daemon_kill() {
     assert!(links(&d, "veth").is_empty());
     assert_eq!(links(&d, "bridge"), ["berth0"]);
 }
+
+#[test]
+fn berth_cli_drives_networks_and_ports() {
+    let d = Daemon::start_networked("");
+    web_image(&d, "via berth\n");
+    let id = d.berth(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.88.0.0/24",
+        "--gateway",
+        "10.88.0.254",
+        "mine",
+    ]);
+    ok(&id, "berth network create");
+    assert_eq!(id.stdout.trim().len(), 64, "{id:?}");
+    let ls = d.berth(&["network", "ls", "--format", "{{.Name}}"]);
+    let mut names: Vec<&str> = ls.stdout.lines().collect();
+    names.sort();
+    assert_eq!(names, ["bridge", "host", "mine", "none"]);
+    let gw = d.berth(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{(index .IPAM.Config 0).Gateway}}",
+        "mine",
+    ]);
+    assert_eq!(gw.stdout.trim(), "10.88.0.254");
+    ok(
+        &d.berth(&[
+            "run",
+            "-d",
+            "--name",
+            "srv",
+            "--network",
+            "mine",
+            "--ip",
+            "10.88.0.9",
+            "-p",
+            "18100:80",
+            "--add-host",
+            "extra.example:10.1.2.3",
+            "web",
+        ]),
+        "berth run on mine",
+    );
+    assert_eq!(fetch(&d, "http://127.0.0.1:18100/"), "via berth\n");
+    let port = d.berth(&["port", "srv"]);
+    assert_eq!(port.stdout.trim(), "80/tcp -> 0.0.0.0:18100", "{port:?}");
+    let one = d.berth(&["port", "srv", "80"]);
+    assert_eq!(one.stdout.trim(), "0.0.0.0:18100");
+    let hosts = d.berth(&["exec", "srv", "cat", "/etc/hosts"]);
+    assert!(
+        hosts.stdout.contains("10.1.2.3\textra.example"),
+        "{hosts:?}"
+    );
+    assert!(hosts.stdout.contains("10.88.0.9\t"), "{hosts:?}");
+    ok(
+        &d.berth(&["run", "-d", "--name", "cli", "busybox", "sleep", "1000"]),
+        "client",
+    );
+    ok(
+        &d.berth(&["network", "connect", "--alias", "front", "mine", "cli"]),
+        "connect",
+    );
+    let by_alias = d.berth(&["exec", "srv", "nslookup", "front", "127.0.0.11"]);
+    ok(&by_alias, "alias resolves");
+    ok(
+        &d.berth(&["network", "disconnect", "mine", "cli"]),
+        "disconnect",
+    );
+    ok(&d.berth(&["rm", "-f", "srv", "cli"]), "rm");
+    ok(&d.berth(&["network", "rm", "mine"]), "network rm");
+    assert!(links(&d, "veth").is_empty());
+}

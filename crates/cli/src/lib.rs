@@ -4,8 +4,10 @@
 //!
 //! Code map: `args` holds the clap definitions, `cmd` the command code (one
 //! file per group), `client` the HTTP client, `config` the docker-compatible
-//! `config.json` with its registry credentials, `formatter`/`template`/
-//! `tabwriter`/`units`/`timefmt`/`jsonfmt` reproduce docker's output.
+//! `config.json` with its registry credentials, `opts` the `run`/`create`
+//! request body with `netopts` for its port, DNS and address flags,
+//! `formatter`/`template`/`tabwriter`/`units`/`timefmt`/`jsonfmt` reproduce
+//! docker's output.
 
 mod args;
 mod client;
@@ -14,6 +16,7 @@ mod config;
 mod error;
 mod formatter;
 mod jsonfmt;
+mod netopts;
 mod opts;
 mod output;
 mod stdcopy;
@@ -211,6 +214,20 @@ impl Ctx {
         }
         Err(self.usage_error(
             &format!("requires at most {max} {}", plural("argument", max)),
+            "Run",
+        ))
+    }
+
+    /// cobra's `RequiresRangeArgs`.
+    pub fn require_range_args(&self, got: usize, min: usize, max: usize) -> Result<(), CliError> {
+        if (min..=max).contains(&got) {
+            return Ok(());
+        }
+        Err(self.usage_error(
+            &format!(
+                "requires at least {min} and at most {max} {}",
+                plural("argument", max)
+            ),
             "Run",
         ))
     }

@@ -7,6 +7,7 @@ use serde_json::{json, Map, Value};
 
 use crate::args::ContainerFlags;
 use crate::error::go_io_error;
+use crate::netopts;
 
 /// Looks a variable up in the client's environment.
 type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -31,6 +32,12 @@ pub fn build(
     detach: bool,
     lookup_env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<ContainerConfig, String> {
+    // docker checks the MAC address before anything else.
+    if let Some(mac) = flags.mac_address.as_deref().filter(|m| !m.is_empty()) {
+        if !netopts::is_valid_mac(mac.trim()) {
+            return Err(format!("{mac} is not a valid mac address"));
+        }
+    }
     let has = |s: &str| flags.attach.iter().any(|a| a == s);
     let mut attach_stdin = has("stdin") || flags.interactive;
     let mut attach_stdout = has("stdout");
@@ -115,6 +122,10 @@ pub fn build(
         let v: Map<String, Value> = volumes.into_iter().map(|v| (v, json!({}))).collect();
         config.insert("Volumes".into(), Value::Object(v));
     }
+    let (exposed, port_bindings) = netopts::ports(&flags.publish, &flags.expose)?;
+    if exposed.as_object().is_some_and(|m| !m.is_empty()) {
+        config.insert("ExposedPorts".into(), exposed);
+    }
 
     let mut host = Map::new();
     host.insert("AutoRemove".into(), json!(auto_remove));
@@ -124,6 +135,15 @@ pub fn build(
         "NetworkMode".into(),
         json!(flags.network.clone().unwrap_or_else(|| "default".into())),
     );
+    host.insert("PortBindings".into(), port_bindings);
+    host.insert("PublishAllPorts".into(), json!(flags.publish_all));
+    // Always lists, never null: docker's daemon tells "not set" from "set to nothing" here.
+    host.insert("Dns".into(), json!(flags.dns));
+    host.insert("DnsSearch".into(), json!(flags.dns_search));
+    host.insert("DnsOptions".into(), json!(flags.dns_option));
+    if !flags.add_host.is_empty() {
+        host.insert("ExtraHosts".into(), json!(flags.add_host));
+    }
     if !binds.is_empty() {
         host.insert("Binds".into(), json!(binds));
     }
@@ -189,17 +209,14 @@ pub fn build(
         labels["berth.health-on-failure"] = json!(action);
     }
 
+    let endpoints = endpoints_config(flags)?;
     let mut body = Map::new();
     body.extend(config);
     body.insert("HostConfig".into(), Value::Object(host));
-    if let Some(net) = &flags.network {
-        if is_user_defined_network(net) {
-            body.insert(
-                "NetworkingConfig".into(),
-                json!({"EndpointsConfig": {net: {}}}),
-            );
-        }
-    }
+    body.insert(
+        "NetworkingConfig".into(),
+        json!({ "EndpointsConfig": endpoints }),
+    );
     Ok(ContainerConfig {
         body: Value::Object(body),
         attach_stdin,
@@ -485,6 +502,47 @@ fn validate_security_opt(opt: &str) -> Result<(), String> {
     }
 }
 
+/// docker's `parseNetworkOpts` for one network: `--network-alias`, `--ip`, `--ip6` and
+/// `--mac-address` as the endpoint settings of the `--network` named (or of "default", which
+/// the daemon reads as its default network).
+///
+/// docker omits the endpoint of a lone `--network` without settings, and sends an empty one for
+/// "default"; both mean the same to the daemon, so an endpoint without settings is never sent.
+/// An address on a network that takes none (`--ip` on the default bridge) is the daemon's to
+/// refuse, as with docker; aliases are refused here, as docker's CLI does.
+fn endpoints_config(flags: &ContainerFlags) -> Result<Value, String> {
+    let target = flags.network.as_deref().unwrap_or("default");
+    let given = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+    if !flags.network_alias.is_empty() && !is_user_defined_network(target) {
+        return Err(
+            "network-scoped aliases are only supported for user-defined networks".to_string(),
+        );
+    }
+    let mut ep = Map::new();
+    let mut ipam = Map::new();
+    if let Some(ip) = given(&flags.ip) {
+        ipam.insert("IPv4Address".into(), json!(ip));
+    }
+    if let Some(ip) = given(&flags.ip6) {
+        ipam.insert("IPv6Address".into(), json!(ip));
+    }
+    if !ipam.is_empty() {
+        ep.insert("IPAMConfig".into(), Value::Object(ipam));
+    }
+    if !flags.network_alias.is_empty() {
+        ep.insert("Aliases".into(), json!(flags.network_alias));
+    }
+    // Sent as typed, as docker 28 does; the daemon normalises it.
+    if let Some(mac) = given(&flags.mac_address) {
+        ep.insert("MacAddress".into(), json!(mac));
+    }
+    let mut endpoints = Map::new();
+    if !ep.is_empty() {
+        endpoints.insert(target.to_string(), Value::Object(ep));
+    }
+    Ok(Value::Object(endpoints))
+}
+
 fn is_user_defined_network(n: &str) -> bool {
     !matches!(n, "default" | "bridge" | "host" | "none") && !n.starts_with("container:")
 }
@@ -631,9 +689,176 @@ mod tests {
         assert_eq!(c.body["Hostname"], "box");
         assert_eq!(c.body["Entrypoint"], json!([""]));
         assert_eq!(c.body["Labels"], json!({"a": "b", "c": ""}));
+        // A lone --network without endpoint settings sends none, as docker does.
+        assert_eq!(c.body["NetworkingConfig"], json!({"EndpointsConfig": {}}));
+    }
+
+    fn body(args: &[&str]) -> Result<Value, String> {
+        build(&flags(args), "img", &[], false, false, &no_env).map(|c| c.body)
+    }
+
+    #[test]
+    fn publishes_and_exposes_ports() {
+        let b = body(&[
+            "-p",
+            "8080:80",
+            "-p",
+            "[::1]:9000-9001:90-91/UDP",
+            "-p",
+            "127.0.0.1::53",
+            "--expose",
+            "7000-7001",
+            "--expose",
+            "443/udp",
+            "-P",
+        ])
+        .expect("builds");
         assert_eq!(
-            c.body["NetworkingConfig"],
-            json!({"EndpointsConfig": {"mynet": {}}})
+            b["ExposedPorts"],
+            json!({"443/udp": {}, "53/tcp": {}, "7000/tcp": {}, "7001/tcp": {}, "80/tcp": {}, "90/udp": {}, "91/udp": {}})
+        );
+        assert_eq!(
+            b["HostConfig"]["PortBindings"],
+            json!({
+                "53/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}],
+                "80/tcp": [{"HostIp": "", "HostPort": "8080"}],
+                "90/udp": [{"HostIp": "::1", "HostPort": "9000"}],
+                "91/udp": [{"HostIp": "::1", "HostPort": "9001"}]
+            })
+        );
+        assert_eq!(b["HostConfig"]["PublishAllPorts"], true);
+
+        // Without ports: docker sends empty bindings and no ExposedPorts.
+        let b = body(&[]).expect("builds");
+        assert!(b.get("ExposedPorts").is_none());
+        assert_eq!(b["HostConfig"]["PortBindings"], json!({}));
+        assert_eq!(b["HostConfig"]["PublishAllPorts"], false);
+
+        assert_eq!(
+            body(&["-p", "abc"]).map(|_| ()),
+            Err("invalid containerPort: abc".to_string())
+        );
+        assert_eq!(
+            body(&["--expose", "1:2"]).map(|_| ()),
+            Err("invalid port format for --expose: 1:2".to_string())
+        );
+    }
+
+    #[test]
+    fn dns_and_extra_hosts() {
+        let b = body(&[
+            "--dns",
+            "8.8.8.8",
+            "--dns",
+            "0:0::1",
+            "--dns-search",
+            "example.com.",
+            "--dns-option",
+            "ndots:2",
+            "--dns-opt",
+            "edns0",
+            "--add-host",
+            "a=::1",
+            "--add-host",
+            "b:[1.2.3.4]",
+        ])
+        .expect("builds");
+        let h = &b["HostConfig"];
+        assert_eq!(h["Dns"], json!(["8.8.8.8", "::1"]));
+        assert_eq!(h["DnsSearch"], json!(["example.com"]));
+        assert_eq!(h["DnsOptions"], json!(["ndots:2", "edns0"]));
+        assert_eq!(h["ExtraHosts"], json!(["a:::1", "b:1.2.3.4"]));
+        // docker never sends the DNS lists as null.
+        let b = body(&[]).expect("builds");
+        let h = &b["HostConfig"];
+        assert_eq!(
+            (&h["Dns"], &h["DnsSearch"], &h["DnsOptions"]),
+            (&json!([]), &json!([]), &json!([]))
+        );
+        assert!(h.get("ExtraHosts").is_none());
+        // Invalid values are flag errors, refused while parsing.
+        for bad in [
+            &["--dns", "foo"][..],
+            &["--dns-search", "-bad"],
+            &["--add-host", "foo"],
+        ] {
+            assert!(
+                Wrap::try_parse_from(std::iter::once("x").chain(bad.iter().copied())).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn endpoint_settings() {
+        let b = body(&[
+            "--network",
+            "mynet",
+            "--network-alias",
+            "web",
+            "--net-alias",
+            "www",
+            "--ip",
+            "172.30.100.104",
+            "--ip6",
+            "2001:db8::33",
+            "--mac-address",
+            "92:d0:c6:0a:29:33",
+        ])
+        .expect("builds");
+        assert_eq!(
+            b["NetworkingConfig"],
+            json!({"EndpointsConfig": {"mynet": {
+                "IPAMConfig": {"IPv4Address": "172.30.100.104", "IPv6Address": "2001:db8::33"},
+                "Aliases": ["web", "www"],
+                "MacAddress": "92:d0:c6:0a:29:33"
+            }}})
+        );
+        assert_eq!(b["HostConfig"]["NetworkMode"], "mynet");
+        // Without --network the settings go to "default", the daemon's default network.
+        let b = body(&["--ip", "10.0.0.5", "--mac-address", "92-D0-C6-0A-29-33"]).expect("builds");
+        assert_eq!(
+            b["NetworkingConfig"],
+            json!({"EndpointsConfig": {"default": {
+                "IPAMConfig": {"IPv4Address": "10.0.0.5"},
+                "MacAddress": "92-D0-C6-0A-29-33"
+            }}})
+        );
+        assert_eq!(
+            b["NetworkingConfig"],
+            body(&[
+                "--ip",
+                "10.0.0.5",
+                "--mac-address",
+                "92-D0-C6-0A-29-33",
+                "--ip6",
+                ""
+            ])
+            .expect("builds")["NetworkingConfig"]
+        );
+        assert_eq!(
+            body(&[]).expect("builds")["NetworkingConfig"],
+            json!({"EndpointsConfig": {}})
+        );
+        // The daemon refuses an address on the default bridge; the CLI refuses aliases.
+        assert!(body(&["--network", "bridge", "--ip", "1.2.3.4"]).is_ok());
+        for net in [None, Some("bridge"), Some("host"), Some("container:web")] {
+            let mut args = vec!["--network-alias", "x"];
+            if let Some(n) = net {
+                args.extend(["--network", n]);
+            }
+            assert_eq!(
+                body(&args).map(|_| ()),
+                Err(
+                    "network-scoped aliases are only supported for user-defined networks"
+                        .to_string()
+                ),
+                "{net:?}"
+            );
+        }
+        assert_eq!(
+            body(&["--mac-address", "xx", "-p", "abc"]).map(|_| ()),
+            Err("xx is not a valid mac address".to_string())
         );
     }
 

@@ -166,6 +166,29 @@ pub fn go_time_string(secs: i64) -> String {
     format!("{} {numeric} {name}", t.format("%Y-%m-%d %H:%M:%S"))
 }
 
+/// Go's `time.Time.String()` of a timestamp the API sent as RFC 3339 (a network's `Created`):
+/// "2024-01-02 03:04:05.123456789 +0000 UTC", the fraction without trailing zeros. Kept in the
+/// offset it was sent with, as Go parses it; zones are shown by number (chrono has no names).
+pub fn go_time_string_rfc3339(rfc3339: &str) -> String {
+    let Ok(t) = DateTime::parse_from_rfc3339(rfc3339) else {
+        return rfc3339.to_string();
+    };
+    let mut text = t.format("%Y-%m-%d %H:%M:%S").to_string();
+    let nanos = t.timestamp_subsec_nanos();
+    if nanos != 0 {
+        let fraction = format!("{nanos:09}");
+        text.push('.');
+        text.push_str(fraction.trim_end_matches('0'));
+    }
+    let numeric = t.format("%z").to_string();
+    let name = if t.offset().local_minus_utc() == 0 {
+        "UTC".to_string()
+    } else {
+        numeric.clone()
+    };
+    format!("{text} {numeric} {name}")
+}
+
 /// Go's `time.Unix(secs, 0).Format(time.RFC3339)` in the local zone.
 pub fn rfc3339_local(secs: i64) -> String {
     match Local.timestamp_opt(secs, 0).single() {
@@ -191,6 +214,23 @@ pub fn ansic(rfc3339: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn go_time_strings_of_rfc3339() {
+        assert_eq!(
+            go_time_string_rfc3339("2024-01-02T03:04:05.123456789Z"),
+            "2024-01-02 03:04:05.123456789 +0000 UTC"
+        );
+        assert_eq!(
+            go_time_string_rfc3339("2024-01-02T03:04:05.5+01:00"),
+            "2024-01-02 03:04:05.5 +0100 +0100"
+        );
+        assert_eq!(
+            go_time_string_rfc3339("0001-01-01T00:00:00Z"),
+            "0001-01-01 00:00:00 +0000 UTC"
+        );
+        assert_eq!(go_time_string_rfc3339("bogus"), "bogus");
+    }
 
     #[test]
     fn go_durations() {

@@ -1,8 +1,9 @@
 //! Runs the CLI against a scripted fake daemon on a Unix socket and checks
 //! the API calls it makes, their order and the exit status: attach and wait
 //! must be set up before start, a missing image is pulled, start errors map
-//! to docker's exit codes; and the shapes of the image-shipping requests
-//! (push, login, save, load, export, search) with their `X-Registry-Auth`.
+//! to docker's exit codes; the shapes of the image-shipping requests
+//! (push, login, save, load, export, search) with their `X-Registry-Auth`;
+//! and the network commands, `port` and `run -p` as docker 28 sends and prints them.
 
 use std::convert::Infallible;
 use std::ffi::OsString;
@@ -145,6 +146,38 @@ fn ship(state: &State, path: &str) -> Option<Response<Body>> {
     None
 }
 
+/// The network endpoints and the container inspect `port` reads.
+fn networks(method: &hyper::Method, path: &str) -> Option<Response<Body>> {
+    let unversioned = path.find("/networks").map(|i| &path[i..]);
+    if path.ends_with("/containers/web/json") {
+        return Some(full(
+            StatusCode::OK,
+            r#"{"Id":"c0ffee","NetworkSettings":{"Ports":{"80/tcp":[{"HostIp":"0.0.0.0","HostPort":"8080"},{"HostIp":"::","HostPort":"8080"}],"443/tcp":null,"9/udp":[{"HostIp":"127.0.0.1","HostPort":"10"}]}}}"#,
+        ));
+    }
+    let r = match (method.as_str(), unversioned?) {
+        ("POST", "/networks/create") => full(
+            StatusCode::CREATED,
+            r#"{"Id":"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef","Warning":""}"#,
+        ),
+        ("GET", "/networks") => full(
+            StatusCode::OK,
+            r#"[{"Name":"net10","Id":"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb","Scope":"local","Driver":"bridge"},{"Name":"net9","Id":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","Scope":"local","Driver":"bridge"},{"Name":"host","Id":"cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc","Scope":"local","Driver":"host"}]"#,
+        ),
+        ("POST", "/networks/prune") => full(StatusCode::OK, r#"{"NetworksDeleted":["n1","n2"]}"#),
+        ("DELETE", "/networks/missing") => full(
+            StatusCode::NOT_FOUND,
+            r#"{"message":"network missing not found"}"#,
+        ),
+        ("DELETE", _) => full(StatusCode::NO_CONTENT, ""),
+        ("POST", p) if p.ends_with("/connect") || p.ends_with("/disconnect") => {
+            full(StatusCode::OK, "")
+        }
+        _ => return None,
+    };
+    Some(r)
+}
+
 fn raw(data: &'static [u8], content_type: &str) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::from_static(data)).boxed());
     r.headers_mut()
@@ -171,6 +204,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
     if path.ends_with("/attach") {
         return Ok(attach(&state, req));
     }
+    let method = req.method().clone();
     let headers = req.headers().clone();
     let body = req
         .into_body()
@@ -246,6 +280,9 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         return Ok(full(StatusCode::OK, "[]"));
     }
     if let Some(r) = ship(&state, &path) {
+        return Ok(r);
+    }
+    if let Some(r) = networks(&method, &path) {
         return Ok(r);
     }
     Ok(full(
@@ -1061,4 +1098,212 @@ fn search_prints_docker_columns() {
         false,
     );
     assert_eq!(run.code, 125);
+}
+
+fn body_json(r: &Recorded) -> serde_json::Value {
+    serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("{}: {e}", r.call))
+}
+
+#[test]
+fn network_commands_send_and_print_as_docker() {
+    let (host, state, _cleanup) = serve(Script::default());
+    let cfg = config_dir(None);
+    let run = |args: &[&str], stdin: &[u8]| berth_in(&host, cfg.path(), args, stdin, false);
+
+    let r = run(
+        &[
+            "network",
+            "create",
+            "--subnet",
+            "10.1.0.0/16",
+            "--gateway",
+            "10.1.0.1",
+            "--label",
+            "a=b",
+            "n",
+        ],
+        b"",
+    );
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (
+            0,
+            "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        body_json(&request(&state, "POST /networks/create")),
+        serde_json::json!({
+            "Name": "n", "Driver": "bridge",
+            "IPAM": {"Driver": "default", "Options": {}, "Config": [{"Subnet": "10.1.0.0/16", "Gateway": "10.1.0.1"}]},
+            "Internal": false, "Attachable": false, "Options": {}, "Labels": {"a": "b"}
+        })
+    );
+    let r = run(&["network", "create", "--label", "=x", "n"], b"");
+    assert_eq!(r.code, 125);
+    assert!(
+        r.stderr.starts_with(
+            "invalid argument \"=x\" for \"--label\" flag: invalid label '=x': empty name"
+        ),
+        "{}",
+        r.stderr
+    );
+
+    // Sorted by name the way docker sorts: net9 before net10.
+    let r = run(&["network", "ls"], b"");
+    assert_eq!(
+        r.stdout,
+        "NETWORK ID     NAME      DRIVER    SCOPE\n\
+         cccccccccccc   host      host      local\n\
+         aaaaaaaaaaaa   net9      bridge    local\n\
+         bbbbbbbbbbbb   net10     bridge    local\n"
+    );
+    let r = run(&["network", "list", "-q", "-f", "driver=bridge"], b"");
+    assert_eq!(r.stdout, "cccccccccccc\naaaaaaaaaaaa\nbbbbbbbbbbbb\n");
+    assert_eq!(
+        requests(&state).pop().map(|r| r.call),
+        Some("GET /networks?filters=%7B%22driver%22%3A%5B%22bridge%22%5D%7D".to_string())
+    );
+
+    // One failure: the others are still removed, the error printed, docker's status line last.
+    let r = run(&["network", "rm", "a", "missing", "b"], b"");
+    assert_eq!((r.code, r.stdout.as_str()), (1, "a\nb\n"));
+    assert_eq!(
+        r.stderr,
+        "Error response from daemon: network missing not found\nexit status 1\n"
+    );
+    let r = run(&["network", "rm", "-f", "missing"], b"");
+    assert_eq!((r.code, r.stdout.as_str(), r.stderr.as_str()), (0, "", ""));
+
+    let r = run(&["network", "prune"], b"n\n");
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ")
+    );
+    assert!(!calls(&state)
+        .iter()
+        .any(|c| c.starts_with("POST /networks/prune")));
+    let r = run(&["network", "prune", "-f"], b"");
+    assert_eq!(r.stdout, "Deleted Networks:\nn1\nn2\n\n");
+
+    let r = run(
+        &[
+            "network", "connect", "--alias", "x,y", "--ip", "10.1.0.5", "n", "web",
+        ],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        body_json(&request(&state, "POST /networks/n/connect")),
+        serde_json::json!({"Container": "web", "EndpointConfig": {
+            "IPAMConfig": {"IPv4Address": "10.1.0.5"}, "Aliases": ["x", "y"], "DriverOpts": {}
+        }})
+    );
+    let r = run(&["network", "disconnect", "-f", "n", "web"], b"");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        body_json(&request(&state, "POST /networks/n/disconnect")),
+        serde_json::json!({"Container": "web", "Force": true})
+    );
+    let r = run(&["network", "connect", "n"], b"");
+    assert_eq!(r.code, 1);
+    assert!(r
+        .stderr
+        .starts_with("berth: 'berth network connect' requires 2 arguments"));
+}
+
+#[test]
+fn port_prints_mappings_as_docker() {
+    let (host, _state, _cleanup) = serve(Script::default());
+    let cfg = config_dir(None);
+    let run = |args: &[&str]| berth_in(&host, cfg.path(), args, b"", false);
+    let r = run(&["port", "web"]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (
+            0,
+            "9/udp -> 127.0.0.1:10\n80/tcp -> 0.0.0.0:8080\n80/tcp -> [::]:8080\n"
+        ),
+        "{}",
+        r.stderr
+    );
+    let r = run(&["container", "port", "web", "80"]);
+    assert_eq!(r.stdout, "0.0.0.0:8080\n[::]:8080\n");
+    let r = run(&["port", "web", "81/tcp"]);
+    assert_eq!(
+        (r.code, r.stderr.as_str()),
+        (1, "Error: No public port '81/tcp' published for web\n")
+    );
+    let r = run(&["port", "web", "1", "2"]);
+    assert_eq!(r.code, 1);
+    assert!(r
+        .stderr
+        .starts_with("berth: 'berth port' requires at least 1 and at most 2 arguments"));
+}
+
+#[test]
+fn run_sends_published_ports_and_network_settings() {
+    let (host, state, _cleanup) = serve(Script::default());
+    let cfg = config_dir(None);
+    let r = berth_in(
+        &host,
+        cfg.path(),
+        &[
+            "run",
+            "-d",
+            "-p",
+            "127.0.0.1:8080:80",
+            "--expose",
+            "443",
+            "--network",
+            "mynet",
+            "--network-alias",
+            "web",
+            "--dns",
+            "1.1.1.1",
+            "--add-host",
+            "db=10.0.0.9",
+            "busybox",
+        ],
+        b"",
+        false,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let body = body_json(&request(&state, "POST /containers/create"));
+    assert_eq!(
+        body["ExposedPorts"],
+        serde_json::json!({"80/tcp": {}, "443/tcp": {}})
+    );
+    let h = &body["HostConfig"];
+    assert_eq!(
+        h["PortBindings"],
+        serde_json::json!({"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]})
+    );
+    assert_eq!(
+        (&h["Dns"], &h["ExtraHosts"]),
+        (
+            &serde_json::json!(["1.1.1.1"]),
+            &serde_json::json!(["db:10.0.0.9"])
+        )
+    );
+    assert_eq!(
+        body["NetworkingConfig"],
+        serde_json::json!({"EndpointsConfig": {"mynet": {"Aliases": ["web"]}}})
+    );
+
+    // Invalid specs are refused before anything is created, with run's help line.
+    let r = berth_in(
+        &host,
+        cfg.path(),
+        &["run", "-p", "8080:", "busybox"],
+        b"",
+        false,
+    );
+    assert_eq!(r.code, 125);
+    assert_eq!(
+        r.stderr,
+        "berth: no port specified: 8080:<empty>\n\nRun 'berth run --help' for more information\n"
+    );
 }

@@ -748,7 +748,13 @@ impl Engine {
                 embedded_dns: false,
             });
         }
+        let began = std::time::Instant::now();
         let result = self.connect_all(c).await;
+        tracing::debug!(
+            id = c.id,
+            ms = began.elapsed().as_secs_f64() * 1e3,
+            "network setup"
+        );
         if result.is_err() {
             self.teardown_network(&c.id).await;
         }
@@ -763,10 +769,16 @@ impl Engine {
         })?;
         let path = self.inner.config.exec_root.join("netns").join(&c.id);
         let p2 = path.clone();
+        let t = std::time::Instant::now();
         let ns = tokio::task::spawn_blocking(move || NetNs::create_persistent(&p2))
             .await
             .map_err(|e| EngineError::internal(e.to_string()))?
             .map_err(|e| EngineError::internal(format!("create network namespace: {e}")))?;
+        tracing::debug!(
+            id = c.id,
+            ms = t.elapsed().as_secs_f64() * 1e3,
+            "netns created"
+        );
         self.update_container(&c.id, |r| r.network.sandbox = path.display().to_string())?;
         // Loopback is up in every container, as runc's netns setup leaves it.
         ns.run_async(set_loopback_up)
@@ -1183,8 +1195,9 @@ fn check_request(n: &Network, req: &EndpointRequest) -> Result<()> {
 }
 
 fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    // dockerd accepts both separators (`92-D0-C6-0A-29-33` as typed on the command line).
     let parts: Vec<u8> = s
-        .split(':')
+        .split([':', '-'])
         .map(|p| u8::from_str_radix(p, 16).ok())
         .collect::<Option<Vec<u8>>>()?;
     parts.try_into().ok()

@@ -92,6 +92,56 @@ pub struct ContainerFlags {
     #[arg(long, alias = "net", value_name = "network")]
     pub network: Option<String>,
 
+    /// Add network-scoped alias for the container
+    #[arg(long = "network-alias", alias = "net-alias", value_name = "list")]
+    pub network_alias: Vec<String>,
+
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long, value_name = "string")]
+    pub ip: Option<String>,
+
+    /// IPv6 address (e.g., 2001:db8::33)
+    #[arg(long, value_name = "string")]
+    pub ip6: Option<String>,
+
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long = "mac-address", value_name = "string")]
+    pub mac_address: Option<String>,
+
+    /// Publish a container's port(s) to the host
+    #[arg(short = 'p', long, value_name = "list")]
+    pub publish: Vec<String>,
+
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long = "publish-all", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub publish_all: bool,
+
+    /// Expose a port or a range of ports
+    #[arg(long, value_name = "list")]
+    pub expose: Vec<String>,
+
+    /// Set custom DNS servers
+    #[arg(long, value_name = "list", value_parser = crate::netopts::validate_ip_address)]
+    pub dns: Vec<String>,
+
+    /// Set custom DNS search domains
+    // pflag takes the next word as the value even when it starts with "-", as here.
+    #[arg(long = "dns-search", value_name = "list", allow_hyphen_values = true, value_parser = crate::netopts::validate_dns_search)]
+    pub dns_search: Vec<String>,
+
+    /// Set DNS options
+    #[arg(
+        long = "dns-option",
+        alias = "dns-opt",
+        value_name = "list",
+        allow_hyphen_values = true
+    )]
+    pub dns_option: Vec<String>,
+
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long = "add-host", value_name = "list", value_parser = crate::netopts::validate_extra_host)]
+    pub add_host: Vec<String>,
+
     /// Timeout (in seconds) to stop a container
     #[arg(long = "stop-timeout", value_name = "int", value_parser = parse_int, allow_negative_numbers = true)]
     pub stop_timeout: Option<i64>,
@@ -606,4 +656,11 @@ pub struct AttachArgs {
 
     #[arg(value_name = "CONTAINER")]
     pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PortArgs {
+    /// CONTAINER [PRIVATE_PORT[/PROTO]]
+    #[arg(value_name = "CONTAINER")]
+    pub args: Vec<String>,
 }

@@ -5,6 +5,7 @@
 pub mod build;
 pub mod container;
 pub mod image;
+pub mod network;
 pub mod registry;
 pub mod system;
 pub mod volume;
@@ -14,6 +15,7 @@ use clap::{Parser, Subcommand};
 pub use build::*;
 pub use container::*;
 pub use image::*;
+pub use network::*;
 pub use registry::*;
 pub use system::*;
 pub use volume::*;
@@ -123,6 +125,9 @@ pub enum Command {
     /// Inspect changes to files or directories on a container's filesystem
     #[command(override_usage = "berth diff CONTAINER")]
     Diff(DiffArgs),
+    /// List port mappings or a specific mapping for the container
+    #[command(override_usage = "berth port CONTAINER [PRIVATE_PORT[/PROTO]]")]
+    Port(PortArgs),
     /// Remove one or more containers
     #[command(override_usage = "berth rm [OPTIONS] CONTAINER [CONTAINER...]")]
     Rm(RmArgs),
@@ -204,6 +209,15 @@ pub enum Command {
         #[command(subcommand)]
         command: Option<ImageCommand>,
     },
+    /// Manage networks
+    #[command(
+        override_usage = "berth network COMMAND",
+        subcommand_value_name = "COMMAND"
+    )]
+    Network {
+        #[command(subcommand)]
+        command: Option<NetworkCommand>,
+    },
     /// Manage volumes
     #[command(
         override_usage = "berth volume COMMAND",
@@ -283,6 +297,9 @@ pub enum ContainerCommand {
     /// Inspect changes to files or directories on a container's filesystem
     #[command(override_usage = "berth container diff CONTAINER")]
     Diff(DiffArgs),
+    /// List port mappings or a specific mapping for the container
+    #[command(override_usage = "berth container port CONTAINER [PRIVATE_PORT[/PROTO]]")]
+    Port(PortArgs),
     /// Remove all stopped containers
     #[command(override_usage = "berth container prune [OPTIONS]")]
     Prune(PruneArgs),

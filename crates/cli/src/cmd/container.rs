@@ -1,5 +1,5 @@
 //! Container commands other than the run family: `ps`, `stop`, `restart`,
-//! `kill`, `wait`, `rm`, `logs`.
+//! `kill`, `wait`, `rm`, `logs`, `port`, …
 
 use futures_util::future::join_all;
 use futures_util::StreamExt;
@@ -8,8 +8,8 @@ use serde_json::Value as Json;
 
 use super::seg;
 use crate::args::{
-    DiffArgs, KillArgs, LogsArgs, PauseArgs, PruneArgs, PsArgs, RenameArgs, RmArgs, StopArgs,
-    TopArgs, UpdateArgs, WaitArgs,
+    DiffArgs, KillArgs, LogsArgs, PauseArgs, PortArgs, PruneArgs, PsArgs, RenameArgs, RmArgs,
+    StopArgs, TopArgs, UpdateArgs, WaitArgs,
 };
 use crate::client::{empty_body, Query};
 use crate::error::{self, CliError};
@@ -264,6 +264,78 @@ pub async fn diff(ctx: &mut Ctx, a: DiffArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Go's `net.JoinHostPort`.
+fn join_host_port(host: &str, port: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// The host sides of `NetworkSettings.Ports` (`{"80/tcp": [{"HostIp":…,"HostPort":…}]}`) as
+/// docker 28's `port` prints them: every mapping, or those of one `PRIVATE_PORT[/PROTO]`.
+fn port_lines(ports: &Json, container: &str, private: Option<&str>) -> Result<String, CliError> {
+    let frontends = |bindings: &Json| -> Vec<String> {
+        bindings
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|b| {
+                        join_host_port(
+                            b["HostIp"].as_str().unwrap_or_default(),
+                            b["HostPort"].as_str().unwrap_or_default(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    match private {
+        Some(spec) => {
+            let (port, proto) = spec.split_once('/').unwrap_or((spec, ""));
+            let proto = if proto.is_empty() { "tcp" } else { proto };
+            if let Err(e) = crate::netopts::parse_uint16(port) {
+                return Err(CliError::new(format!("Error: invalid port ({port}): {e}")));
+            }
+            // The key is looked up as typed: "80/TCP" finds nothing, as in docker.
+            out = frontends(&ports[format!("{port}/{proto}")]);
+            if out.is_empty() {
+                return Err(CliError::new(format!(
+                    "Error: No public port '{spec}' published for {container}"
+                )));
+            }
+        }
+        None => {
+            if let Some(map) = ports.as_object() {
+                for (from, bindings) in map {
+                    out.extend(frontends(bindings).iter().map(|f| format!("{from} -> {f}")));
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| formatter::natural_cmp(a, b));
+    Ok(out.iter().map(|l| format!("{l}\n")).collect())
+}
+
+pub async fn port(ctx: &mut Ctx, a: PortArgs) -> Result<(), CliError> {
+    ctx.require_range_args(a.args.len(), 1, 2)?;
+    let container = &a.args[0];
+    let info: Json = ctx
+        .client()
+        .await?
+        .get_json(&format!("/containers/{}/json", seg(container)))
+        .await?;
+    let text = port_lines(
+        &info["NetworkSettings"]["Ports"],
+        container,
+        a.args.get(1).map(String::as_str),
+    )?;
+    output::out(&text);
+    Ok(())
+}
+
 pub async fn prune(ctx: &mut Ctx, a: PruneArgs) -> Result<(), CliError> {
     ctx.require_no_args(a.extra.len())?;
     if !a.force
@@ -460,6 +532,46 @@ pub async fn logs(ctx: &mut Ctx, a: LogsArgs) -> Result<(), CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn port_output() {
+        let ports = serde_json::json!({
+            "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}, {"HostIp": "::", "HostPort": "8080"}],
+            "443/tcp": null,
+            "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "5353"}],
+            "9/tcp": [{"HostIp": "0.0.0.0", "HostPort": "10"}]
+        });
+        assert_eq!(
+            port_lines(&ports, "c", None),
+            Ok("9/tcp -> 0.0.0.0:10\n53/udp -> 127.0.0.1:5353\n80/tcp -> 0.0.0.0:8080\n80/tcp -> [::]:8080\n".to_string())
+        );
+        assert_eq!(
+            port_lines(&ports, "c", Some("80")),
+            Ok("0.0.0.0:8080\n[::]:8080\n".to_string())
+        );
+        assert_eq!(
+            port_lines(&ports, "c", Some("53/udp")),
+            Ok("127.0.0.1:5353\n".to_string())
+        );
+        let err = |p: &str| port_lines(&ports, "c", Some(p)).err().map(|e| e.message);
+        assert_eq!(
+            err("81/tcp").as_deref(),
+            Some("Error: No public port '81/tcp' published for c")
+        );
+        assert_eq!(
+            err("443").as_deref(),
+            Some("Error: No public port '443' published for c")
+        );
+        assert_eq!(
+            err("80/TCP").as_deref(),
+            Some("Error: No public port '80/TCP' published for c")
+        );
+        assert_eq!(
+            err("abc").as_deref(),
+            Some("Error: invalid port (abc): strconv.ParseUint: parsing \"abc\": invalid syntax")
+        );
+        assert_eq!(port_lines(&Json::Null, "c", None), Ok(String::new()));
+    }
 
     #[test]
     fn filters_group_by_key() {

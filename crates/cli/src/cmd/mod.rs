@@ -9,6 +9,7 @@ mod cp;
 mod exec;
 mod image;
 mod inspect;
+mod network;
 mod progress;
 mod registry;
 mod run;
@@ -61,6 +62,7 @@ pub async fn dispatch(ctx: &mut Ctx, cli: Cli) -> Result<(), CliError> {
         Command::Pause(a) => container::pause(ctx, a, true).await,
         Command::Unpause(a) => container::pause(ctx, a, false).await,
         Command::Diff(a) => container::diff(ctx, a).await,
+        Command::Port(a) => container::port(ctx, a).await,
         Command::Login(a) => registry::login(ctx, a).await,
         Command::Logout(a) => registry::logout(ctx, a).await,
         Command::Search(a) => registry::search(ctx, a).await,
@@ -90,7 +92,12 @@ pub async fn dispatch(ctx: &mut Ctx, cli: Cli) -> Result<(), CliError> {
             Some(ContainerCommand::Pause(a)) => container::pause(ctx, a, true).await,
             Some(ContainerCommand::Unpause(a)) => container::pause(ctx, a, false).await,
             Some(ContainerCommand::Diff(a)) => container::diff(ctx, a).await,
+            Some(ContainerCommand::Port(a)) => container::port(ctx, a).await,
             Some(ContainerCommand::Prune(a)) => container::prune(ctx, a).await,
+        },
+        Command::Network { command } => match command {
+            None => help(&["network"]),
+            Some(c) => network::run(ctx, c).await,
         },
         Command::Volume { command } => match command {
             None => help(&["volume"]),

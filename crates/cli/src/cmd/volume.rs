@@ -24,7 +24,7 @@ pub async fn run(ctx: &mut Ctx, c: VolumeCommand) -> Result<(), CliError> {
 }
 
 /// `k=v` list flags (`--label`, `-o`) as a JSON object; a bare `k` has an empty value.
-fn pairs(list: &[String]) -> Json {
+pub(super) fn pairs(list: &[String]) -> Json {
     let m: serde_json::Map<String, Json> = list
         .iter()
         .map(|kv| match kv.split_once('=') {

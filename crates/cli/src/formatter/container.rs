@@ -443,6 +443,19 @@ mod tests {
             displayable_ports(&[p("::", 80, 8080, "tcp")]),
             "[::]:8080->80/tcp"
         );
+        // What docker 28.2.2 prints for these summaries (IPs compare as strings there).
+        assert_eq!(
+            displayable_ports(&[
+                p("0.0.0.0", 80, 8080, "tcp"),
+                json!({"PrivatePort": 443, "Type": "tcp"}),
+                p("::", 80, 8080, "tcp"),
+                p("10.0.0.2", 81, 81, "tcp"),
+                p("9.0.0.1", 81, 81, "tcp"),
+                p("0.0.0.0", 82, 82, "udp"),
+                p("0.0.0.0", 83, 83, "udp"),
+            ]),
+            "10.0.0.2:81->81/tcp, 9.0.0.1:81->81/tcp, 0.0.0.0:82-83->82-83/udp, 443/tcp, 0.0.0.0:8080->80/tcp, [::]:8080->80/tcp"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod container;
 pub mod image;
+pub mod network;
 
 use std::rc::Rc;
 
@@ -123,6 +124,55 @@ pub fn ellipsis(s: &str, max: usize) -> String {
     out
 }
 
+/// `sortorder.NaturalLess`, which docker sorts names and port lines with: runs of digits
+/// compare as numbers ("net9" before "net10"), digits before other bytes.
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        let (da, db) = (a[i].is_ascii_digit(), b[j].is_ascii_digit());
+        if da != db {
+            return if da {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            };
+        }
+        if !da {
+            if a[i] != b[j] {
+                return a[i].cmp(&b[j]);
+            }
+            i += 1;
+            j += 1;
+            continue;
+        }
+        while i < a.len() && a[i] == b'0' {
+            i += 1;
+        }
+        while j < b.len() && b[j] == b'0' {
+            j += 1;
+        }
+        let (start_a, start_b) = (i, j);
+        while i < a.len() && a[i].is_ascii_digit() {
+            i += 1;
+        }
+        while j < b.len() && b[j].is_ascii_digit() {
+            j += 1;
+        }
+        // Without leading zeros, the shorter number is the smaller one.
+        let by_value = (i - start_a)
+            .cmp(&(j - start_b))
+            .then_with(|| a[start_a..i].cmp(&b[start_b..j]))
+            // Equal numbers: fewer leading zeros first.
+            .then_with(|| start_a.cmp(&start_b));
+        if by_value != Ordering::Equal {
+            return by_value;
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
 /// Go's `strconv.Quote`.
 pub fn go_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -152,6 +202,20 @@ pub fn go_quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn natural_order() {
+        use std::cmp::Ordering::*;
+        assert_eq!(natural_cmp("net9", "net10"), Less);
+        assert_eq!(natural_cmp("9/tcp -> x", "53/udp -> x"), Less);
+        assert_eq!(natural_cmp("a", "1"), Greater);
+        assert_eq!(natural_cmp("a01", "a1"), Greater);
+        assert_eq!(natural_cmp("a1", "a1b"), Less);
+        assert_eq!(natural_cmp("abc", "abc"), Equal);
+        let mut v = vec!["web10", "db", "web2", "Web1", "web02"];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(v, ["Web1", "db", "web2", "web02", "web10"]);
+    }
 
     #[test]
     fn format_strings() {
