@@ -6,6 +6,7 @@
 #   - 100 containers on one user network, each resolving every other by name.
 #
 #   bash bench/network.sh            # uses target/release/berth (builds it)
+#   BERTH_CONFIG='{"userland-proxy": false}' bash bench/network.sh   # DNAT for loopback too
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -25,7 +26,7 @@ bench_cleanup_extra() {
 bench_dirs berth-network
 ip netns add "$NS"
 ip netns exec "$NS" ip link set lo up
-echo '{}' > "$work/berth.json"
+printf '%s\n' "${BERTH_CONFIG:-"{}"}" > "$work/berth.json"
 nsenter --net=/run/netns/$NS -- $BERTH daemon --data-root "$work/berth" --exec-root "$bexec" \
   --config-file "$work/berth.json" -H "unix://$BSOCK" 2>"$work/berth.log" & bpid=$!
 for _ in $(seq 100); do [ -S "$BSOCK" ] && break; sleep 0.1; done

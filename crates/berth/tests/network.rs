@@ -43,13 +43,26 @@ fn fetch(d: &Daemon, url: &str) -> String {
     }
 }
 
-fn links(d: &Daemon, kind: &str) -> Vec<String> {
+fn links_now(d: &Daemon, kind: &str) -> Vec<String> {
     let out = d.in_netns(&["ip", "-o", "link", "show", "type", kind]);
     out.stdout
         .lines()
         .filter_map(|l| l.split(':').nth(1))
         .map(|n| n.trim().split('@').next().unwrap_or("").to_string())
         .collect()
+}
+
+/// The links of `kind` once the kernel has finished destroying the namespaces of stopped
+/// containers (it takes their veths with them, in the background).
+fn links(d: &Daemon, kind: &str) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let now = links_now(d, kind);
+        if kind != "veth" || now.is_empty() || Instant::now() > deadline {
+            return now;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
@@ -410,4 +423,36 @@ fn berth_cli_drives_networks_and_ports() {
     ok(&d.berth(&["rm", "-f", "srv", "cli"]), "rm");
     ok(&d.berth(&["network", "rm", "mine"]), "network rm");
     assert!(links(&d, "veth").is_empty());
+}
+
+/// RUN steps of a build are containers on the default bridge: they reach the network.
+#[test]
+fn build_steps_have_the_network() {
+    let d = Daemon::start_networked("");
+    web_image(&d, "fetched during the build\n");
+    ok(
+        &d.berth(&["run", "-d", "--name", "source", "web"]),
+        "run source",
+    );
+    let ip = d.berth(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "source"]);
+    let ip = ip.stdout.trim().to_string();
+    let ctx = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM busybox\nRUN wget -qO /got http://{ip}/\nCMD [\"cat\", \"/got\"]\n"),
+    )
+    .expect("Dockerfile");
+    ok(
+        &d.docker(&[
+            "build",
+            "-q",
+            "-t",
+            "fetched",
+            ctx.path().to_str().expect("path"),
+        ]),
+        "docker build with a networked RUN",
+    );
+    let out = d.berth(&["run", "--rm", "fetched"]);
+    assert_eq!(out.stdout, "fetched during the build\n", "{out:?}");
+    ok(&d.berth(&["rm", "-f", "source"]), "rm");
 }

@@ -295,9 +295,9 @@ impl BridgeDriver {
         let peer = random_ifname(PEER_PREFIX);
         let mtu = spec.mtu.or(bridge.mtu);
         let alias = format!("{ALIAS_TAG}:endpoint:{}", spec.ifname);
-        let (host_link, peer_link) = self
+        let host_link = self
             .nl
-            .add_veth(&spec.host_veth, &peer, mtu, &alias)
+            .add_veth_into(&spec.host_veth, &peer, container, mtu, &alias)
             .await?;
         let result = async {
             self.nl
@@ -309,7 +309,6 @@ impl BridgeDriver {
                     .await?;
             }
             self.nl.set_up(host_link.index, &spec.host_veth).await?;
-            self.nl.move_to(peer_link.index, &peer, container).await?;
             let inner = Netlink::connect(container).await?;
             let moved = inner
                 .link(&peer)
@@ -521,6 +520,14 @@ impl BridgeDriver {
             self.nl
                 .ensure_bridge(&n.bridge, n.mtu, &addrs, &alias)
                 .await?;
+            // Loopback DNAT needs it on every bridge, including ones made before this start.
+            if !self.cfg.firewall.userland_proxy {
+                sysctl::set(
+                    &self.host,
+                    &format!("net.ipv4.conf.{}.route_localnet", n.bridge),
+                    "1",
+                )?;
+            }
             rules.bridges.insert(n.bridge.clone(), n.rules());
         }
         // Hold the recorded ports again; one that can't be held any more is dropped, with a

@@ -12,7 +12,9 @@ use std::os::fd::AsRawFd;
 use futures_util::TryStreamExt;
 use ipnet::IpNet;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags};
-use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
+use rtnetlink::packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute};
 use rtnetlink::{LinkBridge, LinkBridgePort, LinkUnspec, LinkVeth, RouteMessageBuilder};
 use thiserror::Error;
@@ -388,6 +390,48 @@ impl Netlink {
                 .map_err(nl("set mtu of", peer))?;
         }
         Ok((host_link, peer_link))
+    }
+
+    /// Creates a veth pair whose `peer` end is born inside `target`, and returns the `host`
+    /// end (here, with `alias`). Unlike creating both ends here and moving one, this costs
+    /// the kernel no RCU grace period (a move to another namespace waits for one, ~15 ms).
+    pub async fn add_veth_into(
+        &self,
+        host: &str,
+        peer: &str,
+        target: &NetNs,
+        mtu: Option<u32>,
+        alias: &str,
+    ) -> Result<Link, LinkError> {
+        check_ifname(host)?;
+        check_ifname(peer)?;
+        debug!(
+            host,
+            peer,
+            ns = self.ns.label(),
+            to = target.label(),
+            "create veth pair"
+        );
+        let mut peer_msg = LinkUnspec::new_with_name(peer);
+        if let Some(mtu) = mtu {
+            peer_msg = peer_msg.mtu(mtu);
+        }
+        let peer_msg = peer_msg.setns_by_fd(target.as_fd().as_raw_fd()).build();
+        let mut msg =
+            LinkVeth::new(host, peer).set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)));
+        if let Some(mtu) = mtu {
+            msg = msg.mtu(mtu);
+        }
+        self.handle
+            .link()
+            .add(msg.build())
+            .execute()
+            .await
+            .map_err(nl("create veth", host))?;
+        let host_link = self.require(host).await?;
+        self.set_alias_mtu(host_link.index, alias, mtu, "configure veth", host)
+            .await?;
+        Ok(host_link)
     }
 
     /// Makes link `index` a port of bridge `bridge`.

@@ -128,6 +128,9 @@ struct Shim {
     execs: Vec<Exec>,
     /// Children reaped before we knew which process they were.
     reaped: HashMap<i32, i32>,
+    /// `close_stdin` arrived while stdin connections still had bytes to deliver: init's
+    /// stdin closes once the last of them has ended.
+    stdin_close_pending: bool,
 }
 
 /// What the creator child starts.
@@ -183,6 +186,7 @@ fn run(bundle: &Path) -> io::Result<()> {
         init: Proc::default(),
         execs: Vec::new(),
         reaped: HashMap::new(),
+        stdin_close_pending: false,
     };
     shim.event_loop(&listener, &sigfd)
 }
@@ -367,6 +371,10 @@ impl Shim {
         match self.clients[i].stream.read(buf) {
             Ok(0) | Err(_) => {
                 self.clients.remove(i);
+                if self.stdin_close_pending && !self.has_stdin_clients() {
+                    self.stdin_close_pending = false;
+                    self.init.stdin = None;
+                }
             }
             Ok(n) => {
                 if let Some(stdin) = self.init.stdin.as_mut() {
@@ -376,6 +384,10 @@ impl Shim {
                 }
             }
         }
+    }
+
+    fn has_stdin_clients(&self) -> bool {
+        self.clients.iter().any(|c| matches!(c.role, Role::Stdin))
     }
 
     /// Stdin bytes from an exec's connection, or its half-close or hang-up.
@@ -506,7 +518,12 @@ impl Shim {
                 });
             }
             Request::CloseStdin => {
-                self.init.stdin = None;
+                // The closing client's bytes may still sit in its connection: they go first.
+                if self.has_stdin_clients() {
+                    self.stdin_close_pending = true;
+                } else {
+                    self.init.stdin = None;
+                }
                 let _ = reply(&mut stream, None);
             }
             Request::Exec {
