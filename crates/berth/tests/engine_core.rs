@@ -622,3 +622,60 @@ fn init_runs_as_pid_1_and_forwards_signals() {
     let diff = d.berth(&["diff", "inited"]);
     assert_eq!((diff.code, diff.stdout.as_str()), (0, ""), "{diff:?}");
 }
+
+/// `--cpuset-cpus`, `--cpu-shares`, `--memory-swap` and `--oom-kill-disable` land in the
+/// container's cgroup (v1 or v2 layout), through both CLIs.
+#[test]
+fn cpu_and_memory_flags_reach_the_cgroup() {
+    let d = Daemon::start();
+    d.import_busybox("busybox");
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let read = |controller: &str, id: &str, file: &str| {
+        let path = if v2 {
+            format!("/sys/fs/cgroup/berth/{id}/{file}")
+        } else {
+            format!("/sys/fs/cgroup/{controller}/berth/{id}/{file}")
+        };
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    let flags = [
+        "run",
+        "-d",
+        "--cpuset-cpus",
+        "0",
+        "--cpu-shares",
+        "512",
+        "-m",
+        "64m",
+        "--memory-swap",
+        "128m",
+        "--oom-kill-disable",
+        "busybox",
+        "sleep",
+        "100",
+    ];
+    for out in [d.berth(&flags), d.docker(&flags)] {
+        assert_eq!(out.code, 0, "{out:?}");
+        let id = out.stdout.trim();
+        assert_eq!(read("cpuset", id, "cpuset.cpus").trim(), "0");
+        if v2 {
+            assert!(read("memory", id, "memory.max").trim() == "67108864");
+            assert_eq!(read("memory", id, "memory.swap.max").trim(), "67108864");
+        } else {
+            assert_eq!(read("cpu", id, "cpu.shares").trim(), "512");
+            assert_eq!(
+                read("memory", id, "memory.memsw.limit_in_bytes").trim(),
+                "134217728"
+            );
+            assert!(read("memory", id, "memory.oom_control").contains("oom_kill_disable 1"));
+        }
+        let inspect = d.docker(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.CpusetCpus}} {{.HostConfig.CpuShares}} {{.HostConfig.OomKillDisable}}",
+            id,
+        ]);
+        assert_eq!(inspect.stdout.trim(), "0 512 true");
+        assert_eq!(d.berth(&["rm", "-f", id]).code, 0);
+    }
+}

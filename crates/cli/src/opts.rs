@@ -187,6 +187,21 @@ pub fn build(
     if let Some(c) = flags.cpus {
         host.insert("NanoCpus".into(), json!(c));
     }
+    if let Some(s) = flags.memory_swap {
+        host.insert("MemorySwap".into(), json!(s));
+    }
+    if let Some(s) = flags.cpu_shares {
+        host.insert("CpuShares".into(), json!(s));
+    }
+    if let Some(c) = &flags.cpuset_cpus {
+        host.insert("CpusetCpus".into(), json!(c));
+    }
+    if let Some(m) = &flags.cpuset_mems {
+        host.insert("CpusetMems".into(), json!(m));
+    }
+    if flags.oom_kill_disable {
+        host.insert("OomKillDisable".into(), json!(true));
+    }
     if let Some(p) = flags.pids_limit {
         host.insert("PidsLimit".into(), json!(p));
     }

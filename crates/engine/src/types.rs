@@ -68,6 +68,14 @@ pub struct HostConfig {
     pub nano_cpus: i64,
     pub cpu_shares: i64,
     pub pids_limit: Option<i64>,
+    /// `--cpuset-cpus` / `--cpuset-mems` (e.g. `0-1`, `0,2`); empty means all.
+    #[serde(default)]
+    pub cpuset_cpus: String,
+    #[serde(default)]
+    pub cpuset_mems: String,
+    /// `--oom-kill-disable`: the OOM killer spares the container (it waits for memory).
+    #[serde(default)]
+    pub oom_kill_disable: bool,
     pub shm_size: i64,
     pub extra_hosts: Vec<String>,
     pub dns: Vec<String>,

@@ -241,6 +241,21 @@ fn set_limits_at(root: &Path, cgroups_path: &str, l: &Limits) -> io::Result<()> 
     Ok(())
 }
 
+/// Turns the OOM killer off for a cgroup v1 memory cgroup (`--oom-kill-disable`). cgroup v2
+/// has no such switch (dockerd warns and ignores it there); libcontainer 0.7 drops the spec's
+/// `disableOOMKiller`, so the shim applies it itself before the process starts.
+pub fn disable_oom_killer(cgroups_path: &str) -> io::Result<()> {
+    let root = Path::new(CGROUP_ROOT);
+    if root.join("cgroup.controllers").exists() {
+        return Ok(());
+    }
+    let rel = cgroups_path.trim_start_matches('/');
+    std::fs::write(
+        root.join("memory").join(rel).join("memory.oom_control"),
+        "1",
+    )
+}
+
 /// The host's total CPU time in nanoseconds (`/proc/stat`'s first line), Docker's
 /// `system_cpu_usage`.
 pub fn system_cpu_ns() -> io::Result<u64> {

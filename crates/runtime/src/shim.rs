@@ -881,6 +881,9 @@ fn creator(config: &ShimConfig, what: &Spawn<'_>, io: CreatorIo, mut status: Fil
                     .with_systemd(false)
                     .with_detach(true)
                     .build()?;
+                // The init waits for `start`: settings libcontainer leaves out go in now.
+                apply_oom_killer_setting(&config.bundle)
+                    .map_err(libcontainer::error::LibcontainerError::OtherIO)?;
                 container.start()?;
                 Ok(container.pid().map(|p| p.as_raw()).unwrap_or(0))
             }
@@ -923,6 +926,28 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         cur = s.source();
     }
     parts.join(": ")
+}
+
+/// `linux.resources.memory.disableOOMKiller` of the bundle's spec, applied to its cgroup.
+fn apply_oom_killer_setting(bundle: &Path) -> io::Result<()> {
+    let spec =
+        oci_spec::runtime::Spec::load(bundle.join("config.json")).map_err(io::Error::other)?;
+    let Some(linux) = spec.linux().as_ref() else {
+        return Ok(());
+    };
+    let disabled = linux
+        .resources()
+        .as_ref()
+        .and_then(|r| r.memory().as_ref())
+        .and_then(|m| m.disable_oom_killer())
+        .unwrap_or(false);
+    match (
+        disabled,
+        linux.cgroups_path().as_ref().and_then(|p| p.to_str()),
+    ) {
+        (true, Some(path)) => crate::cgroup::disable_oom_killer(path),
+        _ => Ok(()),
+    }
 }
 
 /// Whether the OOM killer struck in the container's cgroup (Docker's `State.OOMKilled`).

@@ -135,6 +135,9 @@ pub struct Resources {
     pub nano_cpus: i64,
     pub cpu_shares: i64,
     pub pids_limit: Option<i64>,
+    pub cpuset_cpus: String,
+    pub cpuset_mems: String,
+    pub oom_kill_disable: bool,
 }
 
 /// Which network namespace the container gets.
@@ -478,15 +481,28 @@ fn resources_json(r: &Resources, privileged: bool) -> Value {
         ])
     };
     let mut res = json!({ "devices": devices });
-    if r.memory > 0 {
-        let mut mem = json!({ "limit": r.memory });
-        if r.memory_swap != 0 {
-            mem["swap"] = json!(r.memory_swap);
+    if r.memory > 0 || r.oom_kill_disable {
+        let mut mem = json!({});
+        if r.memory > 0 {
+            mem["limit"] = json!(r.memory);
+            if r.memory_swap != 0 {
+                mem["swap"] = json!(r.memory_swap);
+            }
+        }
+        if r.oom_kill_disable {
+            mem["disableOOMKiller"] = json!(true);
         }
         res["memory"] = mem;
     }
-    if r.nano_cpus > 0 || r.cpu_shares > 0 {
+    if r.nano_cpus > 0 || r.cpu_shares > 0 || !r.cpuset_cpus.is_empty() || !r.cpuset_mems.is_empty()
+    {
         let mut cpu = json!({});
+        if !r.cpuset_cpus.is_empty() {
+            cpu["cpus"] = json!(r.cpuset_cpus);
+        }
+        if !r.cpuset_mems.is_empty() {
+            cpu["mems"] = json!(r.cpuset_mems);
+        }
         if r.nano_cpus > 0 {
             // Docker converts --cpus to a CFS quota over a 100 ms period.
             let period: i64 = 100_000;

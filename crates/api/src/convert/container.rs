@@ -189,12 +189,9 @@ pub fn endpoints_to_wire(c: &Container) -> HashMap<String, wire::EndpointSetting
         .iter()
         .map(|(name, e)| (name.clone(), endpoint_to_wire(c, e)))
         .collect();
-    // Containers without a bridge endpoint show their mode's network, as dockerd does.
+    // Containers on `host` or `none` show that network, as dockerd does.
     if out.is_empty() {
-        let mode = match c.host_config.network_mode.as_str() {
-            "" | "default" => "none",
-            m => m,
-        };
+        let mode = c.host_config.network_mode.as_str();
         if matches!(mode, "host" | "none") {
             out.insert(mode.to_string(), wire::EndpointSettings::default());
         }
@@ -357,8 +354,9 @@ pub fn host_config_to_wire(h: &HostConfig) -> wire::HostConfig {
         cpu_quota: Some(0),
         cpu_realtime_period: Some(0),
         cpu_realtime_runtime: Some(0),
-        cpuset_cpus: Some(String::new()),
-        cpuset_mems: Some(String::new()),
+        cpuset_cpus: Some(h.cpuset_cpus.clone()),
+        cpuset_mems: Some(h.cpuset_mems.clone()),
+        oom_kill_disable: Some(h.oom_kill_disable),
         devices: Some(Vec::new()),
         memory_reservation: Some(0),
         memory_swap: Some(h.memory_swap),
@@ -730,6 +728,9 @@ fn host_config_from_wire(
         cpu_shares: h.cpu_shares.unwrap_or(0),
         // 0 and -1 both mean "unlimited" on the wire (dockerd normalises them the same way).
         pids_limit: h.pids_limit.filter(|&n| n > 0),
+        cpuset_cpus: h.cpuset_cpus.clone().unwrap_or_default(),
+        cpuset_mems: h.cpuset_mems.clone().unwrap_or_default(),
+        oom_kill_disable: h.oom_kill_disable.unwrap_or(false),
         shm_size: h.shm_size.unwrap_or(0),
         extra_hosts: h.extra_hosts.unwrap_or_default(),
         dns: h.dns.unwrap_or_default(),

@@ -214,6 +214,26 @@ pub struct ContainerFlags {
     #[arg(long, value_name = "decimal", value_parser = parse_cpus)]
     pub cpus: Option<i64>,
 
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
+    #[arg(long = "memory-swap", value_name = "bytes", value_parser = parse_memory_swap, allow_negative_numbers = true)]
+    pub memory_swap: Option<i64>,
+
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares", value_name = "int", value_parser = parse_int)]
+    pub cpu_shares: Option<i64>,
+
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-cpus", value_name = "string")]
+    pub cpuset_cpus: Option<String>,
+
+    /// MEMs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-mems", value_name = "string")]
+    pub cpuset_mems: Option<String>,
+
+    /// Disable OOM Killer
+    #[arg(long = "oom-kill-disable", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = ArgAction::Set)]
+    pub oom_kill_disable: bool,
+
     /// Tune container pids limit (set -1 for unlimited)
     #[arg(long = "pids-limit", value_name = "int", value_parser = parse_int, allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,

@@ -94,8 +94,11 @@ fn docker_create_with_mount_and_ports() {
     assert_eq!(request.config.cmd, None);
     assert_eq!(request.host_config.restart_policy.name, "on-failure");
     assert_eq!(request.host_config.restart_policy.maximum_retry_count, 3);
-    assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert!(warnings[0].contains("published ports"), "{warnings:?}");
+    // Published ports are kept now (no "ignored" warning any more).
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let bindings = &request.host_config.port_bindings["80/tcp"];
+    assert_eq!(bindings.len(), 1);
+    assert_eq!(bindings[0].host_port, "8080");
 }
 
 #[test]
