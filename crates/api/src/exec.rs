@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use crate::error::{ApiError, ApiResult};
 use crate::query::Query;
 use crate::server::{
-    check_json_content_type, empty, json_response, ok_json, parse_json, ApiVersion,
+    check_json_content_type, empty, json_body, json_response, ok_json, parse_json, ApiVersion,
 };
 use crate::stream::{self, AttachStreams, OutputEncoder};
 
@@ -27,10 +27,6 @@ pub(crate) fn routes() -> Router<Engine> {
         .route("/exec/{id}/start", post(start))
         .route("/exec/{id}/resize", post(resize))
         .route("/exec/{id}/json", get(inspect))
-}
-
-fn body_error(rej: BytesRejection) -> ApiError {
-    ApiError::new(rej.status(), rej.body_text())
 }
 
 /// The wire config in engine terms, with dockerd's checks.
@@ -81,9 +77,7 @@ async fn create(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    let body = body.map_err(body_error)?;
-    check_json_content_type(&headers, body.len())?;
-    let wire: WireExecConfig = parse_json(&body)?;
+    let wire: WireExecConfig = json_body(&headers, body)?;
     let config = exec_config(wire)?;
     let exec_id = engine.create_exec(&id, config)?;
     Ok(json_response(

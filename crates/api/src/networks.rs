@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use crate::convert::rfc3339_nano;
 use crate::error::{ApiError, ApiResult};
 use crate::query::Query;
-use crate::server::{check_json_content_type, empty, json_response, ok_json, parse_json};
+use crate::server::{empty, json_body, json_response, ok_json};
 
 pub(crate) fn routes() -> Router<Engine> {
     Router::new()
@@ -27,10 +27,6 @@ pub(crate) fn routes() -> Router<Engine> {
         .route("/networks/{id}", get(inspect).delete(remove))
         .route("/networks/{id}/connect", post(connect))
         .route("/networks/{id}/disconnect", post(disconnect))
-}
-
-fn body_error(rej: BytesRejection) -> ApiError {
-    ApiError::new(rej.status(), rej.body_text())
 }
 
 /// A network as dockerd shows it; `containers` only in inspect.
@@ -201,9 +197,7 @@ async fn create(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    let body = body.map_err(body_error)?;
-    check_json_content_type(&headers, body.len())?;
-    let wire: CreateWire = parse_json(&body)?;
+    let wire: CreateWire = json_body(&headers, body)?;
     let ipam = wire.ipam.unwrap_or_default();
     if !ipam.driver.is_empty() && ipam.driver != "default" {
         return Err(ApiError::new(
@@ -250,9 +244,7 @@ async fn connect(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    let body = body.map_err(body_error)?;
-    check_json_content_type(&headers, body.len())?;
-    let wire: ConnectWire = parse_json(&body)?;
+    let wire: ConnectWire = json_body(&headers, body)?;
     let req = wire
         .endpoint_config
         .map(crate::convert::container::endpoint_request_from_wire)
@@ -275,9 +267,7 @@ async fn disconnect(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    let body = body.map_err(body_error)?;
-    check_json_content_type(&headers, body.len())?;
-    let wire: DisconnectWire = parse_json(&body)?;
+    let wire: DisconnectWire = json_body(&headers, body)?;
     engine.disconnect_network(&id, &wire.container).await?;
     Ok(empty(StatusCode::OK))
 }

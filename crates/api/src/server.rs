@@ -373,6 +373,17 @@ pub(crate) fn check_json_content_type(headers: &HeaderMap, body_len: usize) -> A
 
 /// Decodes a JSON request body; unknown fields are ignored (clients send fields of newer or
 /// older API versions), malformed JSON is a 400 that says where.
+/// A JSON request body as an extractor delivers it: its read error, its content type and its
+/// JSON are checked in that order, each with dockerd's status.
+pub(crate) fn json_body<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> ApiResult<T> {
+    let body = body.map_err(|rej| ApiError::new(rej.status(), rej.body_text()))?;
+    check_json_content_type(headers, body.len())?;
+    parse_json(&body)
+}
+
 pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
 }
