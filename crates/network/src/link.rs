@@ -356,42 +356,6 @@ impl Netlink {
             .map_err(nl("bring up", name))
     }
 
-    /// Creates a veth pair `host`–`peer` in this namespace, `host` with `alias`.
-    pub async fn add_veth(
-        &self,
-        host: &str,
-        peer: &str,
-        mtu: Option<u32>,
-        alias: &str,
-    ) -> Result<(Link, Link), LinkError> {
-        check_ifname(host)?;
-        check_ifname(peer)?;
-        debug!(host, peer, ns = self.ns.label(), "create veth pair");
-        let mut msg = LinkVeth::new(host, peer);
-        if let Some(mtu) = mtu {
-            msg = msg.mtu(mtu);
-        }
-        self.handle
-            .link()
-            .add(msg.build())
-            .execute()
-            .await
-            .map_err(nl("create veth", host))?;
-        let host_link = self.require(host).await?;
-        let peer_link = self.require(peer).await?;
-        self.set_alias_mtu(host_link.index, alias, mtu, "configure veth", host)
-            .await?;
-        if let Some(mtu) = mtu {
-            self.handle
-                .link()
-                .set(LinkUnspec::new_with_index(peer_link.index).mtu(mtu).build())
-                .execute()
-                .await
-                .map_err(nl("set mtu of", peer))?;
-        }
-        Ok((host_link, peer_link))
-    }
-
     /// Creates a veth pair whose `peer` end is born inside `target`, and returns the `host`
     /// end (here, with `alias`). Unlike creating both ends here and moving one, this costs
     /// the kernel no RCU grace period (a move to another namespace waits for one, ~15 ms).
@@ -458,25 +422,6 @@ impl Netlink {
             .execute()
             .await
             .map_err(nl("set hairpin mode of", name))
-    }
-
-    /// Moves link `index` into namespace `target`.
-    pub async fn move_to(&self, index: u32, name: &str, target: &NetNs) -> Result<(), LinkError> {
-        debug!(
-            link = name,
-            from = self.ns.label(),
-            to = target.label(),
-            "move link"
-        );
-        let msg = LinkUnspec::new_with_index(index)
-            .setns_by_fd(target.as_fd().as_raw_fd())
-            .build();
-        self.handle
-            .link()
-            .set(msg)
-            .execute()
-            .await
-            .map_err(nl("move to namespace", name))
     }
 
     /// Renames a (down) link and sets its MAC address and MTU.
