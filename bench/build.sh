@@ -12,16 +12,11 @@
 # each daemon, so the client is the same.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export DEBIAN_FRONTEND=noninteractive
-command -v dockerd >/dev/null && command -v hyperfine >/dev/null || {
-  apt-get update -q && apt-get install -y -q docker.io hyperfine busybox-static
-}
-cargo build --release --locked -p berth >/dev/null
-BERTH=$PWD/target/release/berth
+. bench/lib.sh
+bench_prepare docker.io hyperfine busybox-static
 DOCKER=${DOCKER:-docker}
 RUNS=${RUNS:-10}
 
-. bench/lib.sh
 bench_dirs berth-build-bench
 bench_start_daemons
 bench_busybox_tar

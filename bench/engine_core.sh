@@ -9,15 +9,10 @@
 # running container's shim; 30 `run -d` issued 6 at a time until all are running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export DEBIAN_FRONTEND=noninteractive
-command -v dockerd >/dev/null && command -v hyperfine >/dev/null || {
-  apt-get update -q && apt-get install -y -q docker.io hyperfine busybox-static
-}
-cargo build --release --locked -p berth >/dev/null
-BERTH=$PWD/target/release/berth
+. bench/lib.sh
+bench_prepare docker.io hyperfine busybox-static
 RUNS=${RUNS:-30}
 
-. bench/lib.sh
 bench_cleanup_extra() {
   DOCKER_HOST=unix://$DSOCK docker rm -f $(DOCKER_HOST=unix://$DSOCK docker ps -aq) >/dev/null 2>&1
   BERTH_HOST=unix://$BSOCK $BERTH rm -f $(BERTH_HOST=unix://$BSOCK $BERTH ps -aq) >/dev/null 2>&1

@@ -1,6 +1,21 @@
 # Shared by the benchmarks (sourced after `set -euo pipefail`): a berth daemon and a dockerd
 # side by side on private data roots and sockets, cleaned up on exit, and a busybox image tar.
-# Needs BERTH set to the berth binary.
+# Scripts source it first and call bench_prepare, which sets BERTH.
+
+# bench_prepare <package>...: installs the Debian packages not yet installed, then builds the
+# release binary and sets BERTH to it.
+bench_prepare() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+  fi
+  cargo build --release --locked -p berth >/dev/null
+  BERTH=$PWD/target/release/berth
+}
 
 # bench_dirs <name>: work, bexec, dexec, BSOCK and DSOCK, removed again on exit. A script that
 # has more to undo defines bench_cleanup_extra, which runs first.

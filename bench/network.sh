@@ -9,16 +9,11 @@
 #   BERTH_CONFIG='{"userland-proxy": false}' bash bench/network.sh   # DNAT for loopback too
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export DEBIAN_FRONTEND=noninteractive
-command -v hyperfine >/dev/null && command -v curl >/dev/null || {
-  apt-get update -q && apt-get install -y -q hyperfine curl busybox-static
-}
-cargo build --release --locked -p berth >/dev/null
-BERTH=$PWD/target/release/berth
+. bench/lib.sh
+bench_prepare hyperfine curl busybox-static
 RUNS=${RUNS:-30}
 NS=berth-bench-$$
 
-. bench/lib.sh
 bench_cleanup_extra() {
   BERTH_HOST=unix://$BSOCK $BERTH rm -f $(BERTH_HOST=unix://$BSOCK $BERTH ps -aq) >/dev/null 2>&1
   ip netns del "$NS" 2>/dev/null
