@@ -7,6 +7,8 @@ pkgs=(busybox-static iproute2 ca-certificates tini)
 # berth-network: nft for the engine's table (tests run it inside private namespaces); curl
 # fetches published ports in the network tests, util-linux's nsenter enters their namespaces.
 pkgs+=(nftables curl util-linux)
+# python3: the UDP echo server and client of the network tests (busybox has neither).
+pkgs+=(python3)
 # berth-distribution tests: a real registry, htpasswd (bcrypt), openssl for test PKI, skopeo for interop.
 pkgs+=(docker-registry apache2-utils openssl skopeo)
 # A real dockerd (20.10) beside berthd: interop tests (crates/berth/tests/dockerd.rs), benchmarks.

@@ -236,13 +236,14 @@ fn user_networks_resolve_names_and_stay_apart() {
         "--network",
         "other",
         "busybox",
-        "wget",
-        "-T",
-        "2",
-        "-qO-",
-        &format!("http://{db_ip}/"),
+        "sh",
+        "-c",
+        &format!("timeout 2 wget -qO- http://{db_ip}/; exit $?"),
     ]);
+    // Dropped packets: wget waits until `timeout` ends it (busybox's own `wget -T` crashes;
+    // under `sh`, wget is not the namespace's init, which would ignore the signal).
     assert_ne!(across.code, 0, "reached another network: {across:?}");
+    assert_eq!(across.stdout, "");
     // connect/disconnect while running.
     ok(
         &d.berth(&[
@@ -455,4 +456,207 @@ fn build_steps_have_the_network() {
     let out = d.berth(&["run", "--rm", "fetched"]);
     assert_eq!(out.stdout, "fetched during the build\n", "{out:?}");
     ok(&d.berth(&["rm", "-f", "source"]), "rm");
+}
+
+/// The host's Python (mounted read-only with its libraries over the busybox image): busybox has
+/// no UDP server, and its `nc` has no `-u`.
+const PY_MOUNTS: [&str; 6] = [
+    "-v",
+    "/usr:/usr:ro",
+    "-v",
+    "/usr/lib:/lib:ro",
+    "-v",
+    "/usr/lib64:/lib64:ro",
+];
+
+/// A UDP echo server: every datagram comes back prefixed with `echo:`.
+const UDP_ECHO: &str = r#"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 9999))
+while True:
+    d, a = s.recvfrom(2048)
+    s.sendto(b"echo:" + d, a)
+"#;
+
+/// Sends `ping` to argv[1]:argv[2] until an answer comes (the server may still be starting),
+/// and prints it.
+const UDP_CLIENT: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(0.2)
+for _ in range(50):
+    s.sendto(b"ping", (sys.argv[1], int(sys.argv[2])))
+    try:
+        print(s.recvfrom(2048)[0].decode())
+        sys.exit(0)
+    except socket.timeout:
+        pass
+sys.exit(1)
+"#;
+
+#[test]
+fn udp_ports_are_published() {
+    let d = Daemon::start_networked("");
+    d.import_busybox("busybox:latest");
+    let mut run = vec!["run", "-d", "--name", "echo", "-p", "19999:9999/udp"];
+    run.extend(PY_MOUNTS);
+    run.extend(["busybox", "/usr/bin/python3", "-c", UDP_ECHO]);
+    ok(&d.docker(&run), "run the UDP echo server");
+    let port = d.docker(&["port", "echo"]);
+    assert_eq!(port.stdout.trim(), "9999/udp -> 0.0.0.0:19999", "{port:?}");
+    // 127.0.0.1 goes through the userland proxy, the bridge's address through DNAT.
+    for host in ["127.0.0.1", "172.17.0.1"] {
+        let out = d.in_netns(&["/usr/bin/python3", "-c", UDP_CLIENT, host, "19999"]);
+        assert_eq!(out.stdout.trim(), "echo:ping", "via {host}: {out:?}");
+    }
+    // From another container, to the published port on the host's address.
+    let mut peer = vec!["run", "--rm"];
+    peer.extend(PY_MOUNTS);
+    peer.extend([
+        "busybox",
+        "/usr/bin/python3",
+        "-c",
+        UDP_CLIENT,
+        "172.17.0.1",
+        "19999",
+    ]);
+    let out = d.berth(&peer);
+    assert_eq!(out.stdout.trim(), "echo:ping", "from a container: {out:?}");
+    ok(&d.berth(&["rm", "-f", "echo"]), "rm");
+    let table = d.in_netns(&["nft", "list", "chain", "inet", "berth", "published"]);
+    assert!(!table.stdout.contains("dnat"), "{}", table.stdout);
+    assert!(links(&d, "veth").is_empty());
+}
+
+/// A second namespace standing for the world outside the host, joined to the daemon's by a
+/// veth (198.51.100.1 on the daemon's side, .2 outside), with a web server; removed on drop.
+struct Outside {
+    name: String,
+    server: std::process::Child,
+    _root: tempfile::TempDir,
+}
+
+impl Outside {
+    fn new(d: &Daemon) -> Outside {
+        let name = format!("{}-out", d.netns_name());
+        let sh = |argv: &[&str]| {
+            let st = std::process::Command::new(argv[0])
+                .args(&argv[1..])
+                .status()
+                .expect("spawn");
+            assert!(st.success(), "{argv:?}");
+        };
+        sh(&["ip", "netns", "add", &name]);
+        let ns_path = format!("/run/netns/{}", d.netns_name());
+        sh(&[
+            "nsenter",
+            &format!("--net={ns_path}"),
+            "ip",
+            "link",
+            "add",
+            "bt-world",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            &name,
+        ]);
+        let root = tempfile::tempdir().expect("tempdir");
+        std::fs::write(root.path().join("index.html"), "the world\n").expect("index");
+        let in_ns = |cmd: &[&str]| {
+            let mut v = vec!["ip", "netns", "exec", &name];
+            v.extend(cmd);
+            sh(&v);
+        };
+        in_ns(&["ip", "addr", "add", "198.51.100.2/24", "dev", "eth0"]);
+        in_ns(&["ip", "link", "set", "eth0", "up"]);
+        in_ns(&["ip", "link", "set", "lo", "up"]);
+        d.in_netns(&["ip", "addr", "add", "198.51.100.1/24", "dev", "bt-world"]);
+        d.in_netns(&["ip", "link", "set", "bt-world", "up"]);
+        let server = std::process::Command::new("ip")
+            .args([
+                "netns", "exec", &name, "busybox", "httpd", "-f", "-p", "80", "-h",
+            ])
+            .arg(root.path())
+            .spawn()
+            .expect("httpd outside");
+        Outside {
+            name,
+            server,
+            _root: root,
+        }
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// Outbound traffic leaves through the host (masqueraded) from bridge networks, but not from
+/// `--internal` ones, whose containers still reach each other.
+#[test]
+fn internal_networks_have_no_way_out() {
+    let d = Daemon::start_networked("");
+    web_image(&d, "inside\n");
+    let _world = Outside::new(&d);
+    ok(&d.docker(&["network", "create", "open"]), "network create");
+    ok(
+        &d.docker(&["network", "create", "--internal", "sealed"]),
+        "network create --internal",
+    );
+    let internal = d.docker(&["network", "inspect", "-f", "{{.Internal}}", "sealed"]);
+    assert_eq!(internal.stdout.trim(), "true");
+    // As in user_networks_resolve_names_and_stay_apart: `timeout` ends a wget that waits on
+    // dropped packets.
+    let wget = |net: &str, url: &str| {
+        let script = format!("timeout 2 wget -qO- {url}; exit $?");
+        d.berth(&[
+            "run",
+            "--rm",
+            "--network",
+            net,
+            "busybox",
+            "sh",
+            "-c",
+            &script,
+        ])
+    };
+    let out = wget("open", "http://198.51.100.2/");
+    assert_eq!(out.stdout, "the world\n", "{out:?}");
+    let out = wget("bridge", "http://198.51.100.2/");
+    assert_eq!(out.stdout, "the world\n", "{out:?}");
+    let out = wget("sealed", "http://198.51.100.2/");
+    assert_ne!(out.code, 0, "an internal network reached outside: {out:?}");
+    ok(
+        &d.docker(&["run", "-d", "--name", "inner", "--network", "sealed", "web"]),
+        "run on the internal network",
+    );
+    let mut by_name = wget("sealed", "http://inner/");
+    for _ in 0..20 {
+        if by_name.code == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        by_name = wget("sealed", "http://inner/");
+    }
+    assert_eq!(by_name.stdout, "inside\n", "{by_name:?}");
+    ok(&d.berth(&["rm", "-f", "inner"]), "rm");
+    ok(
+        &d.docker(&["network", "rm", "open", "sealed"]),
+        "network rm",
+    );
+    assert!(
+        common::eventually(5, || links_now(&d, "veth") == ["bt-world"]),
+        "{:?}",
+        links_now(&d, "veth")
+    );
 }

@@ -305,6 +305,11 @@ impl Drop for Daemon {
 }
 
 impl Daemon {
+    /// The name of a networked daemon's namespace (under /run/netns).
+    pub fn netns_name(&self) -> &str {
+        self.netns.as_deref().expect("a networked daemon")
+    }
+
     /// Runs `argv` inside the daemon's network namespace (networked daemons), e.g. a curl of a
     /// published port.
     pub fn in_netns(&self, argv: &[&str]) -> Out {
