@@ -1,6 +1,6 @@
-//! `POST /build`: the context tar from the body (or a `remote` URL) unpacked into a private
-//! directory, then the builder's output as Docker's JSON stream (`stream`, `aux`,
-//! `errorDetail`).
+//! `POST /build`: the context tar from the body unpacked into a private directory (or a
+//! `remote` URL fetched there, see `berth_build::fetch_remote`), then the builder's output as
+//! Docker's JSON stream (`stream`, `aux`, `errorDetail`).
 
 use std::collections::BTreeMap;
 
@@ -11,7 +11,7 @@ use axum::routing::post;
 use axum::Router;
 use berth_build::BuildOptions;
 use berth_engine::types::HostConfig;
-use berth_engine::{Engine, EngineError};
+use berth_engine::Engine;
 use futures_util::TryStreamExt;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
@@ -87,47 +87,27 @@ async fn build(
         run_host: run_host_config(&q)?,
     };
     let dir = engine.temp_dir("build-")?;
-    if let Some(remote) = q.non_empty("remote") {
-        let archive = dir.path().join(".remote-context");
-        engine.download(remote, &archive).await?;
-        let ctx = dir.path().to_path_buf();
-        unpack_blocking(move || {
-            let f = std::fs::File::open(&archive)
-                .map_err(|e| EngineError::invalid(format!("remote context: {e}")))?;
-            let r = berth_build::unpack_context(f, &ctx);
-            let _ = std::fs::remove_file(&archive);
-            r
-        })
-        .await?;
+    let context = if let Some(remote) = q.non_empty("remote") {
+        berth_build::fetch_remote(&engine, remote, dir.path(), &opts.dockerfile).await?
     } else {
         let reader = SyncIoBridge::new(StreamReader::new(
             body.into_data_stream().map_err(std::io::Error::other),
         ));
         let ctx = dir.path().to_path_buf();
-        unpack_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             let mut reader = reader;
-            let n = berth_build::unpack_context(&mut reader, &ctx);
+            let unpacked = berth_build::unpack_context(&mut reader, &ctx);
             // Drain what follows the archive so the client's upload completes.
             let _ = std::io::copy(&mut reader, &mut std::io::sink());
-            n
+            unpacked
         })
-        .await?;
-    }
+        .await
+        .map_err(|e| ApiError::internal(format!("context task: {e}")))??
+    };
     run_with_progress(move |sink| async move {
-        let r = berth_build::build(&engine, dir.path(), opts, sink).await;
+        let r = berth_build::build(&engine, &context, opts, sink).await;
         drop(dir);
         r.map(|_| ())
     })
     .await
-}
-
-async fn unpack_blocking<F>(f: F) -> Result<(), ApiError>
-where
-    F: FnOnce() -> Result<u64, EngineError> + Send + 'static,
-{
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::internal(format!("context task: {e}")))?
-        .map(|_| ())
-        .map_err(ApiError::from)
 }

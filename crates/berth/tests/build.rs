@@ -477,3 +477,138 @@ fn run_steps_get_the_build_resource_flags() {
     );
     assert_eq!(fields(&d, "lim:berth", "/limits")[3..5], ["200", "250"]);
 }
+
+/// `busybox httpd` serving `root` on a free loopback port; killed on drop.
+struct FileServer {
+    child: std::process::Child,
+    url: String,
+}
+
+impl FileServer {
+    fn new(root: &Path) -> FileServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new("busybox")
+            .args(["httpd", "-f", "-p", &format!("127.0.0.1:{port}"), "-h"])
+            .arg(root)
+            .spawn()
+            .expect("busybox httpd");
+        let url = format!("http://127.0.0.1:{port}");
+        assert!(
+            common::eventually(5, || std::net::TcpStream::connect(("127.0.0.1", port))
+                .is_ok()),
+            "httpd on {port}"
+        );
+        FileServer { child, url }
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let st = Command::new("git")
+        .args([
+            "-c",
+            "user.name=berth",
+            "-c",
+            "user.email=berth@example.com",
+        ])
+        .args(["-c", "init.defaultBranch=main"])
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .status()
+        .expect("git");
+    assert!(st.success(), "git {args:?}");
+}
+
+/// Remote contexts fetched by the daemon (`remote=`, what `berth build URL` and the SDKs
+/// send): a tar.gz, a bare Dockerfile, and a git repository over HTTP with `#ref:subdir`.
+#[test]
+fn remote_contexts_tarballs_dockerfiles_and_git() {
+    let d = Daemon::start();
+    d.import_busybox("busybox:latest");
+    let served = d.root.path().join("served");
+    std::fs::create_dir_all(&served).expect("mkdir");
+    let tar_ctx = context(
+        &d,
+        "tarctx",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox\nCOPY msg /msg\nCMD [\"cat\", \"/msg\"]\n",
+            ),
+            ("msg", "from a tarball\n"),
+        ],
+    );
+    let tarred = Command::new("tar")
+        .args(["-czf"])
+        .arg(served.join("ctx.tar.gz"))
+        .args(["-C", &tar_ctx, "."])
+        .status()
+        .expect("tar");
+    assert!(tarred.success());
+    write(
+        &served,
+        &[(
+            "plain",
+            "FROM busybox\nCMD [\"echo\", \"from a Dockerfile URL\"]\n",
+        )],
+    );
+    // A repository with the context in app/ at tag v1, changed after the tag.
+    let repo = d.root.path().join("repo");
+    write(
+        &repo,
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox\nCMD [\"echo\", \"root of the repo\"]\n",
+            ),
+            (
+                "app/Dockerfile",
+                "FROM busybox\nCOPY . /app\nCMD [\"cat\", \"/app/version\"]\n",
+            ),
+            ("app/version", "v1\n"),
+        ],
+    );
+    git(&repo, &["init", "-q"]);
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "one"]);
+    git(&repo, &["tag", "v1"]);
+    write(&repo, &[("app/version", "v2\n")]);
+    git(&repo, &["commit", "-q", "-am", "two"]);
+    git(
+        d.root.path(),
+        &["clone", "-q", "--bare", "repo", "served/repo.git"],
+    );
+    git(&served.join("repo.git"), &["update-server-info"]);
+    let server = FileServer::new(&served);
+
+    let cases = [
+        ("ctx.tar.gz", "from a tarball\n"),
+        ("plain", "from a Dockerfile URL\n"),
+        ("repo.git", "root of the repo\n"),
+        ("repo.git#v1:app", "v1\n"),
+        ("repo.git#main:app", "v2\n"),
+    ];
+    for (i, (path, want)) in cases.iter().enumerate() {
+        let tag = format!("remote{i}");
+        let url = format!("{}/{path}", server.url);
+        ok(&d.berth(&["build", "-q", "-t", &tag, &url]), &url);
+        let out = d.berth(&["run", "--rm", &tag]);
+        assert_eq!(out.stdout, *want, "{url}: {out:?}");
+    }
+    let bad = d.berth(&["build", &format!("{}/repo.git#v1:../..", server.url)]);
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("leaves the repository"), "{bad:?}");
+    let missing = d.berth(&["build", &format!("{}/none.git", server.url)]);
+    assert_ne!(missing.code, 0);
+    assert!(missing.stderr.contains("git"), "{missing:?}");
+}

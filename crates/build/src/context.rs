@@ -4,6 +4,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use berth_context::FileDigests;
 use berth_engine::EngineError;
 
 use crate::Result;
@@ -11,11 +12,33 @@ use crate::Result;
 /// Dockerfiles are small; a huge one is refused rather than read into memory.
 const MAX_DOCKERFILE: u64 = 16 << 20;
 
+/// A build context on the daemon's side: its directory, and the content digests of the files
+/// unpacked into it (empty for a context that was not unpacked here, such as a git checkout).
+#[derive(Debug)]
+pub struct Context {
+    pub root: PathBuf,
+    pub digests: FileDigests,
+}
+
+impl Context {
+    /// A directory whose files are hashed when a step needs them.
+    pub fn dir(root: PathBuf) -> Context {
+        Context {
+            root,
+            digests: FileDigests::default(),
+        }
+    }
+}
+
 /// Unpacks a context tar (plain, gzip or zstd) into `dest` with `berth-context`'s strict
-/// extraction: nothing lands outside `dest` or is written through a symlink.
-pub fn unpack_context<R: Read>(input: R, dest: &Path) -> Result<u64> {
-    berth_context::extract(input, dest, &berth_context::ExtractOptions::default())
-        .map(|s| s.entries)
+/// extraction: nothing lands outside `dest` or is written through a symlink. Files are hashed
+/// as they are written: a cached step's key then needs no second read of them.
+pub fn unpack_context<R: Read>(input: R, dest: &Path) -> Result<Context> {
+    berth_context::extract_with_digests(input, dest, &berth_context::ExtractOptions::default())
+        .map(|(_, digests)| Context {
+            root: dest.to_path_buf(),
+            digests,
+        })
         .map_err(|e| EngineError::invalid(format!("invalid build context: {e}")))
 }
 

@@ -16,17 +16,18 @@
 //! `stream` messages of the JSON progress stream, so the docker CLI shows it unchanged.
 
 mod context;
+mod remote;
 mod steps;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use berth_dockerfile::{builtin_args, parse, Dockerfile, GlobalScope, Platform};
 use berth_engine::types::{HostConfig, Progress, PullOptions, RegistryAuth};
 use berth_engine::{Engine, EngineError, ProgressSink, StepHistory};
 use berth_reference::Digest;
 
-pub use context::unpack_context;
+pub use context::{unpack_context, Context};
+pub use remote::{fetch_remote, is_git_url};
 
 type Result<T> = std::result::Result<T, EngineError>;
 
@@ -91,7 +92,7 @@ pub(crate) fn short(id: &Digest) -> String {
 /// Builds the Dockerfile found in `context` and tags the result; returns the image ID.
 pub async fn build(
     engine: &Engine,
-    context: &Path,
+    context: &Context,
     opts: BuildOptions,
     progress: ProgressSink,
 ) -> Result<Digest> {
@@ -104,7 +105,7 @@ pub async fn build(
     } else {
         opts.dockerfile.as_str()
     };
-    let text = context::read_dockerfile(context, name)?;
+    let text = context::read_dockerfile(&context.root, name)?;
     let df = parse(&text).map_err(|e| EngineError::invalid(e.to_string()))?;
     for w in &df.warnings {
         out.line(format!("[WARNING]: {} (line {})", w.message, w.line))

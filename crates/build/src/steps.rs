@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
+use berth_context::FileDigests;
 use berth_dockerfile::{
     parse_trigger, CommandLine, Dockerfile, GlobalScope, Healthcheck, Instruction, Source,
 };
@@ -14,14 +15,14 @@ use berth_engine::{CommitOptions, CopyOptions, Engine, EngineError, RunConfig, S
 use berth_reference::{Digest, Sha256Writer};
 use serde_json::{json, Value};
 
-use crate::context::{expand_pattern, resolve_in, Resolved};
+use crate::context::{expand_pattern, resolve_in, Context, Resolved};
 use crate::{base_image, short, stage_ref, BuildOptions, Counter, Out, Result};
 
 const DEFAULT_SHELL: [&str; 2] = ["/bin/sh", "-c"];
 
 pub(crate) struct Run<'a> {
     pub engine: &'a Engine,
-    pub context: &'a Path,
+    pub context: &'a Context,
     pub out: &'a Out,
     pub opts: &'a BuildOptions,
     pub df: &'a Dockerfile,
@@ -493,9 +494,14 @@ impl Run<'_> {
             }
             None => None,
         };
-        let root: &Path = view.as_ref().map(|v| v.path()).unwrap_or(self.context);
+        let root: &Path = view
+            .as_ref()
+            .map(|v| v.path())
+            .unwrap_or(&self.context.root);
         let scratch = tempfile::tempdir().map_err(|e| EngineError::internal(e.to_string()))?;
         let mut resolved: Vec<Resolved> = Vec::new();
+        // Which of `resolved` are files of the context, whose digests its extraction took.
+        let mut in_context: Vec<bool> = Vec::new();
         for (n, s) in sources.iter().enumerate() {
             match s {
                 Source::Path(p) if p.starts_with("http://") || p.starts_with("https://") => {
@@ -511,6 +517,7 @@ impl Run<'_> {
                         .map_err(|e| EngineError::internal(e.to_string()))?;
                     let target = file.join(&name);
                     self.engine.download(p, &target).await?;
+                    in_context.push(false);
                     resolved.push(
                         resolve_in(&file, &name)
                             .map_err(|e| EngineError::internal(e.to_string()))?,
@@ -529,6 +536,7 @@ impl Run<'_> {
                                 "{kind} failed: file not found in build context or excluded by .dockerignore: stat {m}: file does not exist"
                             ))
                         })?;
+                        in_context.push(view.is_none());
                         resolved.push(r);
                     }
                 }
@@ -538,6 +546,7 @@ impl Run<'_> {
                         .map_err(|e| EngineError::internal(e.to_string()))?;
                     std::fs::write(dir.join(&h.name), h.content.as_bytes())
                         .map_err(|e| EngineError::internal(e.to_string()))?;
+                    in_context.push(false);
                     resolved.push(
                         resolve_in(&dir, &h.name)
                             .map_err(|e| EngineError::internal(e.to_string()))?,
@@ -555,8 +564,14 @@ impl Run<'_> {
                 std::fs::create_dir_all(&dir).map_err(|e| EngineError::internal(e.to_string()))?;
                 let file = std::fs::File::open(&r.path)
                     .map_err(|e| EngineError::internal(e.to_string()))?;
-                crate::context::unpack_context(decompress(file)?, &dir)?;
+                berth_context::extract(
+                    decompress(file)?,
+                    &dir,
+                    &berth_context::ExtractOptions::default(),
+                )
+                .map_err(|e| EngineError::invalid(format!("invalid archive: {e}")))?;
                 *r = resolve_in(&dir, ".").map_err(|e| EngineError::internal(e.to_string()))?;
+                in_context[n] = false;
             }
         }
         let dest = absolute_dest(dest, &st.config.working_dir);
@@ -566,8 +581,10 @@ impl Run<'_> {
             )));
         }
         let mut hasher = Sha256Writer::new();
-        for r in &resolved {
-            hash_tree(&r.path, &r.name, &mut hasher)
+        let none = FileDigests::default();
+        for (r, known) in resolved.iter().zip(&in_context) {
+            let digests = if *known { &self.context.digests } else { &none };
+            hash_tree(&r.path, &r.name, digests, &mut hasher)
                 .map_err(|e| EngineError::internal(e.to_string()))?;
         }
         let content = hasher.peek();
@@ -792,16 +809,23 @@ fn decompress(file: std::fs::File) -> Result<Box<dyn Read>> {
 }
 
 /// A deterministic hash of a source tree: each entry's relative path, type, mode, size and
-/// content (or link target), children sorted. Owners are left out: COPY sets its own.
-fn hash_tree(path: &Path, rel: &str, h: &mut Sha256Writer) -> std::io::Result<()> {
+/// content digest (or link target), children sorted. Owners are left out: COPY sets its own.
+/// Digests the context's extraction took are used instead of reading the files again.
+fn hash_tree(
+    path: &Path,
+    rel: &str,
+    digests: &FileDigests,
+    h: &mut Sha256Writer,
+) -> std::io::Result<()> {
     // The source itself is followed, as the copy follows it (it is a resolved
     // `/proc/self/fd/N` link); what is below it is hashed as it is.
-    hash_entry(path, rel, h, std::fs::metadata(path)?)
+    hash_entry(path, rel, digests, h, std::fs::metadata(path)?)
 }
 
 fn hash_entry(
     path: &Path,
     rel: &str,
+    digests: &FileDigests,
     h: &mut Sha256Writer,
     meta: std::fs::Metadata,
 ) -> std::io::Result<()> {
@@ -822,13 +846,33 @@ fn hash_entry(
             let child = format!("{rel}/{}", n.to_string_lossy());
             let p = path.join(&n);
             let m = std::fs::symlink_metadata(&p)?;
-            hash_entry(&p, &child, h, m)?;
+            hash_entry(&p, &child, digests, h, m)?;
         }
     } else if ft.is_file() {
+        let digest = match digests.get(&meta) {
+            Some(d) => d,
+            None => file_digest(path)?,
+        };
         write!(h, "F{}\0", meta.len())?;
-        std::io::copy(&mut std::fs::File::open(path)?, h)?;
+        h.write_all(&digest)?;
     }
     Ok(())
+}
+
+/// SHA-256 of a file's contents, read in large blocks (`io::copy` would use 8 KiB ones).
+fn file_digest(path: &Path) -> std::io::Result<[u8; 32]> {
+    use sha2::Digest as _;
+    let mut file = std::fs::File::open(path)?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return Ok(h.finalize().into()),
+            Ok(n) => h.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 type ConfigEdit = Box<dyn FnOnce(&mut RunConfig) + Send>;

@@ -23,14 +23,16 @@
 //! does not block its own entries. The destination must not be written by anyone else while
 //! this runs (the checks are by path).
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
+use sha2::{Digest as _, Sha256};
 use tar::EntryType;
 
 use crate::ErrorKind;
@@ -58,6 +60,56 @@ pub struct ExtractStats {
     pub entries: u64,
     /// Bytes of file contents written.
     pub bytes: u64,
+}
+
+/// The SHA-256 of each regular file's contents, taken while the file was written, so that a
+/// builder's cache keys need not read the context a second time. The context is the daemon's
+/// private directory, which nothing writes after the extraction; still, a digest is given out
+/// only while its file looks unchanged: same inode, size, mode, mtime and ctime as right after
+/// extraction.
+#[derive(Debug, Default)]
+pub struct FileDigests(HashMap<(u64, u64), (Stamp, [u8; 32])>);
+
+#[derive(Debug, PartialEq, Eq)]
+struct Stamp {
+    size: u64,
+    mode: u32,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(m: &fs::Metadata) -> Stamp {
+        Stamp {
+            size: m.size(),
+            mode: m.mode(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
+}
+
+impl FileDigests {
+    /// The content digest of the file `meta` describes, if it was extracted and is unchanged.
+    pub fn get(&self, meta: &fs::Metadata) -> Option<[u8; 32]> {
+        match self.0.get(&(meta.dev(), meta.ino())) {
+            Some((stamp, digest)) if *stamp == Stamp::of(meta) => Some(*digest),
+            _ => None,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn insert(&mut self, meta: &fs::Metadata, digest: [u8; 32]) {
+        self.0
+            .insert((meta.dev(), meta.ino()), (Stamp::of(meta), digest));
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +168,26 @@ pub fn extract<R: Read>(
     src: R,
     dest: &Path,
     opts: &ExtractOptions,
+) -> Result<ExtractStats, ExtractError> {
+    extract_inner(src, dest, opts, None)
+}
+
+/// [`extract`], hashing every regular file on the way (a build context).
+pub fn extract_with_digests<R: Read>(
+    src: R,
+    dest: &Path,
+    opts: &ExtractOptions,
+) -> Result<(ExtractStats, FileDigests), ExtractError> {
+    let mut digests = FileDigests::default();
+    let stats = extract_inner(src, dest, opts, Some(&mut digests))?;
+    Ok((stats, digests))
+}
+
+fn extract_inner<R: Read>(
+    src: R,
+    dest: &Path,
+    opts: &ExtractOptions,
+    mut digests: Option<&mut FileDigests>,
 ) -> Result<ExtractStats, ExtractError> {
     let meta = fs::symlink_metadata(dest).map_err(io_at(dest))?;
     if !meta.is_dir() {
@@ -176,8 +248,13 @@ pub fn extract<R: Read>(
                     .custom_flags(libc::O_NOFOLLOW)
                     .open(&target)
                     .map_err(io_at(&target))?;
-                stats.bytes += copy(&mut entry, &mut file, &target)?;
+                let mut hasher = digests.as_ref().map(|_| Sha256::new());
+                stats.bytes += copy(&mut entry, &mut file, &target, hasher.as_mut())?;
                 apply(&file, &target, owner, opts)?;
+                if let (Some(d), Some(h)) = (digests.as_deref_mut(), hasher) {
+                    let meta = file.metadata().map_err(io_at(&target))?;
+                    d.insert(&meta, h.finalize().into());
+                }
             }
             EntryType::Symlink => {
                 let link = entry.link_name_bytes().map(|l| l.into_owned());
@@ -360,7 +437,12 @@ fn remove(path: &Path) -> Result<(), ExtractError> {
 }
 
 /// Copies an entry's data, telling a broken stream from a failing disk.
-fn copy<R: Read>(entry: &mut R, file: &mut File, path: &Path) -> Result<u64, ExtractError> {
+fn copy<R: Read>(
+    entry: &mut R,
+    file: &mut File,
+    path: &Path,
+    mut hasher: Option<&mut Sha256>,
+) -> Result<u64, ExtractError> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut total = 0u64;
     loop {
@@ -371,6 +453,9 @@ fn copy<R: Read>(entry: &mut R, file: &mut File, path: &Path) -> Result<u64, Ext
             Err(e) => return Err(ExtractError::Read(e)),
         };
         io::Write::write_all(file, &buf[..n]).map_err(io_at(path))?;
+        if let Some(h) = hasher.as_deref_mut() {
+            h.update(&buf[..n]);
+        }
         total += n as u64;
     }
 }
@@ -559,6 +644,31 @@ mod tests {
         assert_eq!(fs::read(&victim).expect("read"), b"untouched");
         assert_eq!(fs::read(dest.join("f")).expect("read"), b"new");
         assert!(fs::symlink_metadata(dest.join("d")).expect("stat").is_dir());
+    }
+
+    #[test]
+    fn digests_are_taken_on_the_way_and_dropped_on_change() {
+        let dest = tempfile::tempdir().expect("dir");
+        let tar = RawTar::default()
+            .file("a", b"alpha")
+            .dir("sub/")
+            .file("sub/b", b"beta")
+            .symlink("l", "a")
+            .done();
+        let (stats, digests) = extract_with_digests(&tar[..], dest.path(), &opts()).expect("x");
+        assert_eq!(stats.bytes, 9);
+        assert_eq!(digests.len(), 2);
+        let meta = |p: &str| fs::symlink_metadata(dest.path().join(p)).expect("stat");
+        let want: [u8; 32] = Sha256::digest(b"beta").into();
+        assert_eq!(digests.get(&meta("sub/b")), Some(want));
+        assert_eq!(digests.get(&meta("l")), None);
+        assert_eq!(digests.get(&meta("sub")), None);
+        // Any change after the extraction makes the digest unknown, never wrong.
+        fs::write(dest.path().join("a"), b"changed!").expect("write");
+        assert_eq!(digests.get(&meta("a")), None);
+        fs::set_permissions(dest.path().join("sub/b"), fs::Permissions::from_mode(0o600))
+            .expect("chmod");
+        assert_eq!(digests.get(&meta("sub/b")), None);
     }
 
     #[test]

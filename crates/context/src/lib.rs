@@ -53,7 +53,9 @@ pub use checksum::{
     checksum, locate_dockerfile, remove_build_files, resolve_in_root, Checksum, ChecksumError,
     LocatedDockerfile, SourceKind,
 };
-pub use extract::{extract, ExtractError, ExtractOptions, ExtractStats};
+pub use extract::{
+    extract, extract_with_digests, ExtractError, ExtractOptions, ExtractStats, FileDigests,
+};
 pub use pattern::{clean, parse_ignore, MatchInfo, Pattern, PatternError, PatternMatcher};
 pub use send::{
     dockerfile_tar, hidden_dockerfile_name, is_archive, ContextError, LocalContext, TarStats,
