@@ -59,17 +59,27 @@ EOF
 # hyperfine discards the output itself; no shell in between.
 q() { echo "$1 build -q $2"; }
 BB="env BERTH_HOST=unix://$BSOCK $BERTH"
+AB=$(bench_alone berth); AD=$(bench_alone docker)
 hyperfine -N --runs "$RUNS" --export-json "$work/cold.json" \
+  --prepare "$AB" --prepare "$AD" \
   -n "berth cold" "$(q "$B" "--no-cache $ctx")" \
   -n "docker cold" "$(q "$D" "--no-cache $ctx")" >/dev/null
-hyperfine -N --runs "$RUNS" --warmup 1 --export-json "$work/cached.json" \
+bench_resume_all
+# The cold builds leave dirty pages behind: flushed now, not in the middle of the next figures.
+sync
+hyperfine -N --runs "$RUNS" --warmup 3 --export-json "$work/cached.json" \
+  --prepare "$AB" --prepare "$AB" --prepare "$AD" \
   -n "berth cached" "$(q "$B" "$ctx")" \
   -n "berth CLI cached" "$(q "$BB" "$ctx")" \
   -n "docker cached" "$(q "$D" "$ctx")" >/dev/null
+bench_resume_all
+sync
 hyperfine -N --runs 3 --export-json "$work/stages.json" \
+  --prepare "$AB" --prepare "$AB" --prepare "$AD" \
   -n "berth two stages" "$(q "$B" "--no-cache $stages")" \
   -n "berth slower stage" "$(q "$B" "--no-cache -f $stages/Dockerfile.one $stages")" \
   -n "docker two stages" "$(q "$D" "--no-cache $stages")" >/dev/null
+bench_resume_all
 
 python3 - "$work" <<'PY'
 import json, sys

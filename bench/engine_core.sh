@@ -30,10 +30,14 @@ cpid=$(pgrep -f "containerd --config $dexec" | head -1 || true)
 d_idle=$(( $(rss_kb $dpid) + ${cpid:+$(rss_kb $cpid)} + 0 ))
 echo "daemon idle RSS: berth ${b_idle} KiB, dockerd+containerd ${d_idle} KiB"
 
+# Each engine alone: the other's daemons are stopped while it is measured (bench_alone).
+AB=$(bench_alone berth); AD=$(bench_alone docker)
 hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$work/run.json" \
+  --prepare "$AB" --prepare "$AB" --prepare "$AD" \
   -n "berth CLI -> berthd" "env BERTH_HOST=unix://$BSOCK $BERTH run --rm busybox true" \
   -n "docker CLI -> berthd" "env DOCKER_HOST=unix://$BSOCK docker run --rm busybox true" \
   -n "docker CLI -> dockerd" "env DOCKER_HOST=unix://$DSOCK docker run --rm busybox true" >/dev/null
+bench_resume_all
 python3 - "$work/run.json" <<'PY'
 import json, sys
 r = {x["command"]: x["mean"] for x in json.load(open(sys.argv[1]))["results"]}

@@ -22,10 +22,14 @@ DOCKER_HOST=unix://$DSOCK docker import "$work/busybox.tar" busybox >/dev/null
 BERTH_HOST=unix://$BSOCK $BERTH run -d --name target busybox sleep 600 >/dev/null
 DOCKER_HOST=unix://$DSOCK docker run -d --name target busybox sleep 600 >/dev/null
 
+# Each engine alone: the other's daemons are stopped while it is measured (bench_alone).
+AB=$(bench_alone berth); AD=$(bench_alone docker)
 hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$work/exec.json" \
+  --prepare "$AB" --prepare "$AB" --prepare "$AD" \
   -n "berth CLI -> berthd" "env BERTH_HOST=unix://$BSOCK $BERTH exec target true" \
   -n "docker CLI -> berthd" "env DOCKER_HOST=unix://$BSOCK docker exec target true" \
   -n "docker CLI -> dockerd" "env DOCKER_HOST=unix://$DSOCK docker exec target true" >/dev/null
+bench_resume_all
 python3 - "$work/exec.json" <<'PY'
 import json, sys
 r = {x["command"]: x["mean"] for x in json.load(open(sys.argv[1]))["results"]}

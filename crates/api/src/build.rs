@@ -106,7 +106,8 @@ async fn build(
     };
     run_with_progress(move |sink| async move {
         let r = berth_build::build(&engine, &context, opts, sink).await;
-        drop(dir);
+        // The client need not wait for the context's files to be removed.
+        tokio::task::spawn_blocking(move || drop(dir));
         r.map(|_| ())
     })
     .await
