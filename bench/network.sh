@@ -6,7 +6,7 @@
 #   - 100 containers on one user network, each resolving every other by name.
 #
 #   bash bench/network.sh            # uses target/release/berth (builds it)
-#   BERTH_CONFIG='{"userland-proxy": false}' bash bench/network.sh   # DNAT for loopback too
+#   BERTH_CONFIG='{"userland-proxy": true}' bash bench/network.sh    # loopback through the proxy
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh

@@ -353,7 +353,8 @@ fn networks_survive_a_daemon_kill() {
 
 #[test]
 fn berth_cli_drives_networks_and_ports() {
-    let d = Daemon::start_networked("");
+    // Published ports through the userland proxy here (off by default, DNAT elsewhere).
+    let d = Daemon::start_networked(r#""userland-proxy": true"#);
     web_image(&d, "via berth\n");
     let id = d.berth(&[
         "network",
@@ -495,9 +496,10 @@ for _ in range(50):
 sys.exit(1)
 "#;
 
+/// With the userland proxy (off by default): it serves 127.0.0.1, DNAT the rest.
 #[test]
 fn udp_ports_are_published() {
-    let d = Daemon::start_networked("");
+    let d = Daemon::start_networked(r#""userland-proxy": true"#);
     d.import_busybox("busybox:latest");
     let mut run = vec!["run", "-d", "--name", "echo", "-p", "19999:9999/udp"];
     run.extend(PY_MOUNTS);

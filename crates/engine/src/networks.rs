@@ -50,7 +50,7 @@ impl Default for NetworkConfig {
         NetworkConfig {
             default_bridge: Some("berth0".into()),
             bip: None,
-            userland_proxy: true,
+            userland_proxy: false,
             ip_forward: true,
             iptables: true,
         }

@@ -14,7 +14,7 @@
 //!   (published) connections into the bridge, the bridge's own traffic (icc, or drop when icc
 //!   is off) and its outbound traffic; drop other connections into the bridge;
 //! - `prerouting`/`output`: traffic for a local address jumps to `published`, which DNATs each
-//!   published port to its container. With the userland proxy (the default), loopback
+//!   published port to its container. With the userland proxy (dockerd's default; berthd's is off), loopback
 //!   destinations and traffic from the container's own bridge are left to the proxy, as
 //!   dockerd does; without it (`userland_proxy: false`), `output` DNATs 127.0.0.0/8 too, which
 //!   needs `route_localnet=1` on the bridge and the `fib saddr type local` masquerade rule
