@@ -27,7 +27,7 @@ use berth_engine::{Engine, EngineError, ProgressSink, StepHistory};
 use berth_reference::Digest;
 
 pub use context::{unpack_context, Context};
-pub use remote::{fetch_remote, is_git_url};
+pub use remote::fetch_remote;
 
 type Result<T> = std::result::Result<T, EngineError>;
 

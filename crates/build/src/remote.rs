@@ -18,16 +18,6 @@ use berth_engine::{Engine, EngineError};
 
 use crate::{Context, Result};
 
-/// dockerd's `urlutil.IsGitURL`.
-pub fn is_git_url(remote: &str) -> bool {
-    let is_url = remote.starts_with("http://") || remote.starts_with("https://");
-    let path = remote.split('#').next().unwrap_or(remote);
-    (is_url && path.ends_with(".git"))
-        || ["git://", "github.com/", "git@"]
-            .iter()
-            .any(|p| remote.starts_with(p))
-}
-
 /// A repository, the ref to check out (empty: the remote's HEAD) and the context's
 /// subdirectory in it.
 #[derive(Debug, PartialEq, Eq)]
@@ -71,7 +61,7 @@ pub async fn fetch_remote(
     dest: &Path,
     dockerfile: &str,
 ) -> Result<Context> {
-    if is_git_url(remote) {
+    if berth_context::is_git_url(remote) {
         let git = parse_git(remote)?;
         let dest = dest.to_path_buf();
         return tokio::task::spawn_blocking(move || clone(&git, &dest).map(Context::dir))
@@ -209,27 +199,6 @@ fn run_git(repo: &Path, args: &[&str]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn git_urls_as_dockerd_tells_them() {
-        for yes in [
-            "https://example.com/app.git",
-            "http://example.com/app.git#main:sub",
-            "git://example.com/app",
-            "git@example.com:team/app",
-            "github.com/team/app",
-        ] {
-            assert!(is_git_url(yes), "{yes}");
-        }
-        for no in [
-            "https://example.com/ctx.tar.gz",
-            "https://example.com/app.git.tar",
-            "example.com/app.git",
-            "-",
-        ] {
-            assert!(!is_git_url(no), "{no}");
-        }
-    }
 
     #[test]
     fn fragments_give_ref_and_subdirectory() {

@@ -48,6 +48,7 @@ pub mod checksum;
 pub mod extract;
 pub mod pattern;
 pub mod send;
+pub mod urlutil;
 
 pub use checksum::{
     checksum, locate_dockerfile, remove_build_files, resolve_in_root, Checksum, ChecksumError,
@@ -60,6 +61,7 @@ pub use pattern::{clean, parse_ignore, MatchInfo, Pattern, PatternError, Pattern
 pub use send::{
     dockerfile_tar, hidden_dockerfile_name, is_archive, ContextError, LocalContext, TarStats,
 };
+pub use urlutil::{is_git_url, is_url};
 
 /// The Dockerfile's name when none is given.
 pub const DEFAULT_DOCKERFILE: &str = "Dockerfile";

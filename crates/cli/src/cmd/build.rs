@@ -22,7 +22,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
-use berth_context::{dockerfile_tar, is_archive, LocalContext, DEFAULT_DOCKERFILE};
+use berth_context::{
+    dockerfile_tar, is_archive, is_git_url, is_url, LocalContext, DEFAULT_DOCKERFILE,
+};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, StreamBody};
@@ -357,23 +359,6 @@ fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// docker's `urlutil.IsURL`.
-fn is_url(s: &str) -> bool {
-    s.starts_with("http://") || s.starts_with("https://")
-}
-
-/// docker's `urlutil.IsGitURL`: a URL ending in `.git` (with an optional `#fragment`), or a
-/// `git://`, `git@` or `github.com/` address.
-fn is_git_url(s: &str) -> bool {
-    let path = s
-        .split_once('#')
-        .map_or(s, |(p, fragment)| if fragment.is_empty() { s } else { p });
-    (is_url(s) && path.ends_with(".git"))
-        || ["git://", "github.com/", "git@"]
-            .iter()
-            .any(|p| s.starts_with(p))
 }
 
 // ------------------------------------------------------------------ the request
