@@ -12,8 +12,6 @@ use axum::Router;
 use berth_build::BuildOptions;
 use berth_engine::types::HostConfig;
 use berth_engine::Engine;
-use futures_util::TryStreamExt;
-use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use crate::error::{ApiError, ApiResult};
 use crate::progress::run_with_progress;
@@ -90,9 +88,7 @@ async fn build(
     let context = if let Some(remote) = q.non_empty("remote") {
         berth_build::fetch_remote(&engine, remote, dir.path(), &opts.dockerfile).await?
     } else {
-        let reader = SyncIoBridge::new(StreamReader::new(
-            body.into_data_stream().map_err(std::io::Error::other),
-        ));
+        let reader = crate::upload::blocking_reader(body);
         let ctx = dir.path().to_path_buf();
         tokio::task::spawn_blocking(move || {
             let mut reader = reader;

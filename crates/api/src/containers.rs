@@ -117,11 +117,8 @@ async fn archive_put(
     q: Query,
     body: axum::body::Body,
 ) -> ApiResult {
-    use futures_util::TryStreamExt;
     let path = archive_path(&q)?;
-    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(
-        body.into_data_stream().map_err(std::io::Error::other),
-    ));
+    let reader = crate::upload::blocking_reader(body);
     engine.write_container_path(&id, &path, reader).await?;
     Ok(empty(StatusCode::OK))
 }

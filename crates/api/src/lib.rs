@@ -25,6 +25,7 @@ mod server;
 mod stats;
 mod stream;
 mod system;
+mod upload;
 mod volumes;
 
 pub use error::ApiError;

@@ -851,28 +851,12 @@ fn hash_entry(
     } else if ft.is_file() {
         let digest = match digests.get(&meta) {
             Some(d) => d,
-            None => file_digest(path)?,
+            None => berth_context::content_digest(path)?,
         };
         write!(h, "F{}\0", meta.len())?;
         h.write_all(&digest)?;
     }
     Ok(())
-}
-
-/// SHA-256 of a file's contents, read in large blocks (`io::copy` would use 8 KiB ones).
-fn file_digest(path: &Path) -> std::io::Result<[u8; 32]> {
-    use sha2::Digest as _;
-    let mut file = std::fs::File::open(path)?;
-    let mut h = sha2::Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        match file.read(&mut buf) {
-            Ok(0) => return Ok(h.finalize().into()),
-            Ok(n) => h.update(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
 }
 
 type ConfigEdit = Box<dyn FnOnce(&mut RunConfig) + Send>;

@@ -12,15 +12,17 @@
 //!   always sent, a Dockerfile from outside the directory added under a hidden name.
 //! - [`extract`]: a context tar unpacked into a directory the daemon owns, refusing every
 //!   entry that would land outside it or write through a symlink.
-//! - [`checksum`]: the content checksums of COPY/ADD sources that build-cache keys are made of,
-//!   and the in-context resolution of a source path (symlinks followed, never out of the root).
+//!   [`extract_with_digests`] also takes each file's [`content_digest`] on the way, the
+//!   content part of the build cache's keys.
+//! - [`root`]: the in-context resolution of a source path (symlinks followed, never out of
+//!   the root), the Dockerfile, and the build files `.dockerignore` removes.
 //!
 //! Invariants:
 //! - Nothing here follows a symlink found in a context while reading or writing files:
 //!   symlinks are archived and extracted as symlinks, and only [`resolve_in_root`] follows
 //!   them, lexically clamped to the context root the way moby's `FollowSymlinkInScope` does.
 //! - Output is a function of the input alone: directory entries are visited in byte order of
-//!   their names, so the same tree gives the same tar and the same checksums.
+//!   their names, so the same tree gives the same tar.
 //! - Whole contexts are never held in memory: tars are written and read as streams, files are
 //!   hashed through a fixed buffer.
 //!
@@ -35,29 +37,27 @@
 //! let dockerfile = berth_context::locate_dockerfile(dir, "Dockerfile")?;
 //! let text = std::fs::read(&dockerfile.path)?;
 //! berth_context::remove_build_files(dir, &dockerfile.name)?;
-//! // For `COPY app/ /srv/`: what to copy, and the key of its contents.
+//! // For `COPY app/ /srv/`: what to copy.
 //! let source = berth_context::resolve_in_root(dir, "app/")?;
-//! let sum = berth_context::checksum(dir, "app/")?;
-//! let cache_key_part = sum.to_string(); // "dir:4b2c…"
-//! # let _ = (text, source, cache_key_part);
+//! # let _ = (text, source);
 //! # Ok(())
 //! # }
 //! ```
 
-pub mod checksum;
 pub mod extract;
 pub mod pattern;
+pub mod root;
 pub mod send;
 pub mod urlutil;
 
-pub use checksum::{
-    checksum, locate_dockerfile, remove_build_files, resolve_in_root, Checksum, ChecksumError,
-    LocatedDockerfile, SourceKind,
-};
 pub use extract::{
-    extract, extract_with_digests, ExtractError, ExtractOptions, ExtractStats, FileDigests,
+    content_digest, extract, extract_with_digests, ExtractError, ExtractOptions, ExtractStats,
+    FileDigests,
 };
 pub use pattern::{clean, parse_ignore, MatchInfo, Pattern, PatternError, PatternMatcher};
+pub use root::{
+    locate_dockerfile, remove_build_files, resolve_in_root, LocatedDockerfile, RootError,
+};
 pub use send::{
     dockerfile_tar, hidden_dockerfile_name, is_archive, ContextError, LocalContext, TarStats,
 };
